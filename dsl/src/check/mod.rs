@@ -1,0 +1,1 @@
+//! Name resolution and every check of the language.

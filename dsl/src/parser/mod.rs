@@ -1,0 +1,1 @@
+//! Parsing `.braid` text into the syntax tree.

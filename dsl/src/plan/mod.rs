@@ -1,0 +1,1 @@
+//! The compiled plan: a DAG of steps with resolved policies.

@@ -1,0 +1,2 @@
+//! Braid's engine: the store (SQLite and PostgreSQL), the durable executor, triggers and the
+//! HTTP API.
