@@ -1,1 +1,37 @@
-fn main(){}
+//! The `braid` command: check and graph workflows (and, as the engine grows, run and serve them).
+
+mod commands;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Braid: durable workflows for business-system integrations.
+#[derive(Parser)]
+#[command(name = "braid", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Compile workflow files or directories and report diagnostics.
+    Check(commands::check::CheckArgs),
+    /// Print a workflow's step graph as Graphviz dot or Mermaid.
+    Graph(commands::graph::GraphArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Check(args) => commands::check::run(args),
+        Command::Graph(args) => commands::graph::run(args),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            commands::exit_usage()
+        }
+    }
+}

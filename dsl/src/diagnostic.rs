@@ -13,130 +13,108 @@ pub enum Severity {
     Warning,
 }
 
-/// A stable diagnostic code. The numbers never change meaning once released;
-/// `docs/language.md` lists every code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum Code {
-    /// E0001: the text does not match the grammar.
-    Syntax,
-    /// E0002: a duration literal with a bad unit or out of range.
-    InvalidDuration,
-    /// E0003: a number literal that does not fit (or a count that must be a positive integer).
-    InvalidNumber,
-    /// E0004: an invalid escape sequence in a string.
-    InvalidEscape,
-    /// E0101: two workflows, connections or mappings share a name.
-    DuplicateItem,
-    /// E0102: two steps of one workflow share a name.
-    DuplicateStep,
-    /// E0103: an option given twice in one block.
-    DuplicateOption,
-    /// E0104: two input fields share a name.
-    DuplicateField,
-    /// E0105: the same webhook path is used by two triggers of the project.
-    DuplicateWebhookPath,
-    /// E0201: an option name this block does not accept.
-    UnknownOption,
-    /// E0202: a keyword value that is not one of the allowed ones (`overlap`, `jitter`, …).
-    InvalidOptionValue,
-    /// E0203: a required option is missing (for example `token_url` in an OAuth2 block).
-    MissingOption,
-    /// E0204: an option that does not fit its context (for example `concurrency` without `for_each`).
-    MisplacedOption,
-    /// E0301: a name that is no step, input, or other reference in scope.
-    UnknownName,
-    /// E0302: a step name that does not exist (in `after`).
-    UnknownStep,
-    /// E0303: a connection name that does not exist.
-    UnknownConnection,
-    /// E0304: a mapping or function name that does not exist.
-    UnknownFunction,
-    /// E0305: a module that does not exist (`htp.get`).
-    UnknownModule,
-    /// E0306: a workflow name that does not exist (`workflow.run("x")`).
-    UnknownWorkflow,
-    /// E0307: an input type that does not exist.
-    UnknownType,
-    /// E0401: wrong number of positional arguments.
-    ArgumentCount,
-    /// E0402: a named argument the function does not take.
-    UnknownArgument,
-    /// E0403: a required named argument is missing.
-    MissingArgument,
-    /// E0404: an argument of the wrong kind (a lambda where a value is needed, a non-literal secret name, …).
-    InvalidArgument,
-    /// E0501: a reference to a step that is not upstream of where it is used.
-    NotUpstream,
-    /// E0502: the steps' dependencies form a cycle.
-    Cycle,
-    /// E0503: `item` (or the `for_each` variable) used outside `for_each`.
-    ItemOutsideForEach,
-    /// E0504: `error` used outside `on_failure`.
-    ErrorOutsideOnFailure,
-    /// E0505: a step's own name used outside its `expect` or `compensate`.
-    SelfReference,
-    /// E0506: `trigger` used in a workflow without a webhook trigger.
-    TriggerWithoutWebhook,
-    /// E0507: mappings that call each other in a cycle.
-    RecursiveMapping,
-    /// E0601: a cron expression that does not parse.
-    InvalidCron,
-    /// E0602: an unknown IANA timezone.
-    InvalidTimezone,
-    /// E0603: a webhook path that does not start with `/` or contains invalid characters.
-    InvalidWebhookPath,
-    /// E0604: a value of the wrong type where a literal type is known (a string where a duration goes).
-    TypeMismatch,
-    /// E0605: a retry error class that does not exist (`on [6xx]`).
-    InvalidErrorClass,
-    /// E0606: a lambda outside a function argument.
-    MisplacedLambda,
+/// Declares the `Code` enum, its stable strings and the list of all codes in one place, so they
+/// cannot drift apart.
+macro_rules! codes {
+    ($($(#[$doc:meta])* $name:ident = $code:literal,)*) => {
+        /// A stable diagnostic code. The strings never change meaning once released;
+        /// `docs/language.md` lists every code.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub enum Code {
+            $($(#[$doc])* $name,)*
+        }
+
+        impl Code {
+            /// Every code, in declaration order.
+            pub const ALL: &'static [Code] = &[$(Code::$name,)*];
+
+            /// The stable code string, for example `E0301`.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Code::$name => $code,)*
+                }
+            }
+        }
+    };
 }
 
-impl Code {
-    /// The stable code string, for example `E0301`.
-    pub fn as_str(self) -> &'static str {
-        use Code::*;
-        match self {
-            Syntax => "E0001",
-            InvalidDuration => "E0002",
-            InvalidNumber => "E0003",
-            InvalidEscape => "E0004",
-            DuplicateItem => "E0101",
-            DuplicateStep => "E0102",
-            DuplicateOption => "E0103",
-            DuplicateField => "E0104",
-            DuplicateWebhookPath => "E0105",
-            UnknownOption => "E0201",
-            InvalidOptionValue => "E0202",
-            MissingOption => "E0203",
-            MisplacedOption => "E0204",
-            UnknownName => "E0301",
-            UnknownStep => "E0302",
-            UnknownConnection => "E0303",
-            UnknownFunction => "E0304",
-            UnknownModule => "E0305",
-            UnknownWorkflow => "E0306",
-            UnknownType => "E0307",
-            ArgumentCount => "E0401",
-            UnknownArgument => "E0402",
-            MissingArgument => "E0403",
-            InvalidArgument => "E0404",
-            NotUpstream => "E0501",
-            Cycle => "E0502",
-            ItemOutsideForEach => "E0503",
-            ErrorOutsideOnFailure => "E0504",
-            SelfReference => "E0505",
-            TriggerWithoutWebhook => "E0506",
-            RecursiveMapping => "E0507",
-            InvalidCron => "E0601",
-            InvalidTimezone => "E0602",
-            InvalidWebhookPath => "E0603",
-            TypeMismatch => "E0604",
-            InvalidErrorClass => "E0605",
-            MisplacedLambda => "E0606",
-        }
-    }
+codes! {
+    /// E0001: the text does not match the grammar.
+    Syntax = "E0001",
+    /// E0002: a duration literal with a bad unit or out of range.
+    InvalidDuration = "E0002",
+    /// E0003: a number literal that does not fit (or a count that must be a positive integer).
+    InvalidNumber = "E0003",
+    /// E0004: an invalid escape sequence in a string.
+    InvalidEscape = "E0004",
+    /// E0101: two workflows, connections or mappings share a name.
+    DuplicateItem = "E0101",
+    /// E0102: two steps of one workflow share a name.
+    DuplicateStep = "E0102",
+    /// E0103: an option given twice in one block.
+    DuplicateOption = "E0103",
+    /// E0104: two input fields share a name.
+    DuplicateField = "E0104",
+    /// E0105: the same webhook path is used by two triggers of the project.
+    DuplicateWebhookPath = "E0105",
+    /// E0201: an option name this block does not accept.
+    UnknownOption = "E0201",
+    /// E0202: a keyword value that is not one of the allowed ones (`overlap`, `jitter`, …).
+    InvalidOptionValue = "E0202",
+    /// E0203: a required option is missing (for example `token_url` in an OAuth2 block).
+    MissingOption = "E0203",
+    /// E0204: an option that does not fit its context (for example `concurrency` without `for_each`).
+    MisplacedOption = "E0204",
+    /// E0301: a name that is no step, input, or other reference in scope.
+    UnknownName = "E0301",
+    /// E0302: a step name that does not exist (in `after`).
+    UnknownStep = "E0302",
+    /// E0303: a connection name that does not exist.
+    UnknownConnection = "E0303",
+    /// E0304: a mapping or function name that does not exist.
+    UnknownFunction = "E0304",
+    /// E0305: a module that does not exist (`htp.get`).
+    UnknownModule = "E0305",
+    /// E0306: a workflow name that does not exist (`workflow.run("x")`).
+    UnknownWorkflow = "E0306",
+    /// E0307: an input type that does not exist.
+    UnknownType = "E0307",
+    /// E0401: wrong number of positional arguments.
+    ArgumentCount = "E0401",
+    /// E0402: a named argument the function does not take.
+    UnknownArgument = "E0402",
+    /// E0403: a required named argument is missing.
+    MissingArgument = "E0403",
+    /// E0404: an argument of the wrong kind (a lambda where a value is needed, a non-literal secret name, …).
+    InvalidArgument = "E0404",
+    /// E0501: a reference to a step that is not upstream of where it is used.
+    NotUpstream = "E0501",
+    /// E0502: the steps' dependencies form a cycle.
+    Cycle = "E0502",
+    /// E0503: `item` (or the `for_each` variable) used outside `for_each`.
+    ItemOutsideForEach = "E0503",
+    /// E0504: `error` used outside `on_failure`.
+    ErrorOutsideOnFailure = "E0504",
+    /// E0505: a step's own name used outside its `expect` or `compensate`.
+    SelfReference = "E0505",
+    /// E0506: `trigger` used in a workflow without a webhook trigger.
+    TriggerWithoutWebhook = "E0506",
+    /// E0507: mappings that call each other in a cycle.
+    RecursiveMapping = "E0507",
+    /// E0601: a cron expression that does not parse.
+    InvalidCron = "E0601",
+    /// E0602: an unknown IANA timezone.
+    InvalidTimezone = "E0602",
+    /// E0603: a webhook path that does not start with `/` or contains invalid characters.
+    InvalidWebhookPath = "E0603",
+    /// E0604: a value of the wrong type where a literal type is known (a string where a duration goes).
+    TypeMismatch = "E0604",
+    /// E0605: a retry error class that does not exist (`on [6xx]`).
+    InvalidErrorClass = "E0605",
+    /// E0606: a lambda outside a function argument.
+    MisplacedLambda = "E0606",
+    /// E0106: a step, `for_each` variable or mapping named like something built in (`input`, `len`).
+    ReservedName = "E0106",
 }
 
 impl std::fmt::Display for Code {
@@ -223,7 +201,8 @@ impl Diagnostic {
 
 /// The closest of `candidates` to `name` by edit distance, if close enough to be a likely typo.
 pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let limit = (name.chars().count() / 3).max(1);
+    // About one edit per three characters, as rustc allows.
+    let limit = name.chars().count().div_ceil(3).max(1);
     candidates
         .into_iter()
         .filter(|c| *c != name)
@@ -263,8 +242,7 @@ mod tests {
     #[test]
     fn codes_are_unique() {
         use std::collections::HashSet;
-        let all = [Code::Syntax, Code::InvalidDuration, Code::UnknownName, Code::Cycle, Code::MisplacedLambda];
-        let set: HashSet<_> = all.iter().map(|c| c.as_str()).collect();
-        assert_eq!(set.len(), all.len());
+        let set: HashSet<_> = Code::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(set.len(), Code::ALL.len());
     }
 }

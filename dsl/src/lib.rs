@@ -13,7 +13,9 @@ pub mod diagnostic;
 pub mod eval;
 pub mod parser;
 pub mod plan;
+pub mod render;
 pub mod span;
+pub mod syntax;
 
 pub use diagnostic::{Code, Diagnostic, Severity};
 pub use span::{FileId, SourceFile, SourceMap, Span};

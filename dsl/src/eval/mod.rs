@@ -61,3 +61,11 @@ impl EvalError {
         self
     }
 }
+
+mod evaluator;
+mod ops;
+mod scope;
+
+pub use evaluator::{EvaluatedArgs, Evaluator, MAX_CALL_DEPTH};
+pub use ops::{json_equal, type_name};
+pub use scope::Scope;

@@ -1,1 +1,3 @@
-//! Parsing `.braid` text into the syntax tree.
+//! Parsing `.braid` text into the syntax tree: see [`crate::syntax`], which holds the grammar.
+
+pub use crate::syntax::parse;

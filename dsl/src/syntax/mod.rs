@@ -1,0 +1,174 @@
+//! Parsing `.braid` text into the syntax tree.
+//!
+//! pest stops at the first error, so a file is parsed one top-level item at a time: after a
+//! syntax error the parser reports it and resumes at the next line that starts a `connection`,
+//! `mapping` or `workflow`, so one broken workflow does not hide the rest of the file.
+
+mod build;
+mod literal;
+mod messages;
+
+use crate::ast::Module;
+use crate::diagnostic::{Code, Diagnostic};
+use crate::span::{FileId, Span};
+use pest::Parser;
+use pest_derive::Parser;
+
+#[derive(Parser)]
+#[grammar = "syntax/grammar.pest"]
+struct BraidParser;
+
+/// How deeply brackets, braces and interpolations may nest. Deeper input is refused with a
+/// diagnostic instead of risking the parser's stack.
+pub const MAX_NESTING: usize = 64;
+
+/// Bounds the parser's work on pathological input so it can never hang.
+const CALL_LIMIT: usize = 50_000_000;
+
+/// Parses one file. Items with syntax errors are left out of the module; every error found is
+/// returned as a diagnostic.
+pub fn parse(file: FileId, text: &str) -> (Module, Vec<Diagnostic>) {
+    let mut module = Module { file, items: Vec::new() };
+    let mut diagnostics = Vec::new();
+    if let Some(d) = nesting_error(file, text) {
+        diagnostics.push(d);
+        return (module, diagnostics);
+    }
+    pest::set_call_limit(std::num::NonZeroUsize::new(CALL_LIMIT));
+    pest::set_error_detail(true);
+    let mut pos = skip_trivia(text, 0);
+    while pos < text.len() {
+        let rest = &text[pos..];
+        match BraidParser::parse(Rule::item_at, rest) {
+            Ok(mut pairs) => {
+                let item_at = pairs.next();
+                let item = item_at.and_then(|p| p.into_inner().next());
+                let Some(item) = item else { break };
+                let end = pos + item.as_span().end();
+                let mut builder = build::Builder::new(file, pos);
+                let built = builder.item(item);
+                diagnostics.append(&mut builder.diagnostics);
+                if let Some(item) = built {
+                    module.items.push(item);
+                }
+                pos = skip_trivia(text, end);
+            }
+            Err(err) => {
+                let d = messages::syntax_error(file, text, pos, &err);
+                let resume_from = d.span.end.max(pos + 1);
+                diagnostics.push(d);
+                pos = next_item_start(text, resume_from);
+            }
+        }
+    }
+    (module, diagnostics)
+}
+
+/// Skips whitespace and comments from `pos`.
+fn skip_trivia(text: &str, mut pos: usize) -> usize {
+    let bytes = text.as_bytes();
+    while pos < bytes.len() {
+        match bytes[pos] {
+            b' ' | b'\t' | b'\r' | b'\n' => pos += 1,
+            b'/' if bytes.get(pos + 1) == Some(&b'/') => {
+                pos = text[pos..].find('\n').map_or(bytes.len(), |i| pos + i + 1);
+            }
+            _ if text[pos..].starts_with('\u{FEFF}') => pos += '\u{FEFF}'.len_utf8(),
+            _ => break,
+        }
+    }
+    pos
+}
+
+/// The start of the next line (at or after `from`) that begins, after indentation, with an item
+/// keyword; or the end of the text.
+fn next_item_start(text: &str, from: usize) -> usize {
+    let mut line_start = match text[..from.min(text.len())].rfind('\n') {
+        Some(i) => i + 1,
+        None => 0,
+    };
+    // The line holding the error cannot be where parsing resumes.
+    line_start = text[line_start..].find('\n').map_or(text.len(), |i| line_start + i + 1);
+    while line_start < text.len() {
+        let line = &text[line_start..];
+        let trimmed = line.trim_start_matches([' ', '\t']);
+        let starts_item = ["connection", "mapping", "workflow"].iter().any(|kw| {
+            trimmed.strip_prefix(kw).is_some_and(|after| after.starts_with([' ', '\t']))
+        });
+        if starts_item {
+            return line_start + (line.len() - trimmed.len());
+        }
+        line_start = line.find('\n').map_or(text.len(), |i| line_start + i + 1);
+    }
+    text.len()
+}
+
+/// Reports input nested deeper than [`MAX_NESTING`], at the bracket that goes too deep.
+fn nesting_error(file: FileId, text: &str) -> Option<Diagnostic> {
+    #[derive(PartialEq)]
+    enum Frame {
+        Bracket,
+        Str,
+        Interp,
+    }
+    let mut stack: Vec<Frame> = Vec::new();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let in_string = stack.last() == Some(&Frame::Str);
+        let b = bytes[i];
+        let mut opened = false;
+        if in_string {
+            match b {
+                b'\\' => i += 1,
+                b'"' => {
+                    stack.pop();
+                }
+                b'$' if bytes.get(i + 1) == Some(&b'{') => {
+                    stack.push(Frame::Interp);
+                    opened = true;
+                    i += 1;
+                }
+                _ => {}
+            }
+        } else {
+            match b {
+                b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                    i = text[i..].find('\n').map_or(bytes.len(), |n| i + n);
+                }
+                b'"' => {
+                    stack.push(Frame::Str);
+                    opened = true;
+                }
+                b'(' | b'[' | b'{' => {
+                    stack.push(Frame::Bracket);
+                    opened = true;
+                }
+                b')' | b']' | b'}' => {
+                    if matches!(stack.last(), Some(Frame::Bracket | Frame::Interp)) {
+                        stack.pop();
+                    }
+                }
+                _ => {}
+            }
+        }
+        if opened && stack.len() > MAX_NESTING {
+            let span = Span::new(i, i + 1);
+            return Some(
+                Diagnostic::error(
+                    Code::Syntax,
+                    file,
+                    span,
+                    format!("expressions nest more than {MAX_NESTING} levels deep"),
+                )
+                .with_label("too deep")
+                .with_hint("split the expression into steps or mappings"),
+            );
+        }
+        i += 1;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests;

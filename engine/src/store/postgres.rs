@@ -1,0 +1,100 @@
+//! The PostgreSQL store: several engine processes may share one database. Claims lock the
+//! step and run rows they take with `FOR NO KEY UPDATE SKIP LOCKED`, so claimers never wait
+//! for each other; every state change locks its run's row first, so the changes of one run
+//! are serialised.
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use std::str::FromStr;
+
+/// The database of this module's copy of the shared body.
+type Db = sqlx::Postgres;
+/// A connection of [`Db`].
+type Conn = sqlx::PgConnection;
+/// The store the shared body implements [`Store`] for.
+type This = PostgresStore;
+/// Which backend this is.
+const BACKEND: Backend = Backend::Postgres;
+
+/// What claim queries end with: lock the rows taken, skip rows another claimer holds.
+macro_rules! claim_lock {
+    () => {
+        " FOR NO KEY UPDATE OF s, r SKIP LOCKED"
+    };
+}
+
+/// The PostgreSQL implementation of [`Store`].
+pub struct PostgresStore {
+    pool: sqlx::PgPool,
+    clock: Arc<dyn Clock>,
+    url: String,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("url", &self.url)
+            .finish()
+    }
+}
+
+impl PostgresStore {
+    /// Connects to the PostgreSQL database at `url`, applying migrations unless
+    /// `options.migrate` is false.
+    pub async fn open(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
+        let shown = super::redact_url(url);
+        let connect = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Invalid(format!("{shown}: {e}")))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect)
+            .await
+            .map_err(|e| match StoreError::from(e) {
+                StoreError::Unavailable(m) => StoreError::Unavailable(format!("{shown}: {m}")),
+                other => other,
+            })?;
+        let store = PostgresStore {
+            pool,
+            clock: options.clock.clone(),
+            url: shown,
+        };
+        if options.migrate {
+            store.run_migrations().await?;
+        }
+        Ok(store)
+    }
+
+    /// Starts a write transaction (READ COMMITTED; rows are locked as they are changed).
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Db>, StoreError> {
+        Ok(self.pool.begin().await?)
+    }
+
+    /// Starts a read transaction that sees one snapshot.
+    async fn begin_read(&self) -> Result<sqlx::Transaction<'static, Db>, StoreError> {
+        Ok(self
+            .pool
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .await?)
+    }
+
+    /// The pool for single-statement reads.
+    fn read_pool(&self) -> &sqlx::Pool<Db> {
+        &self.pool
+    }
+
+    /// Applies `migrations/postgres` (under sqlx's advisory lock, so concurrent starts are
+    /// safe).
+    async fn run_migrations(&self) -> Result<(), StoreError> {
+        sqlx::migrate!("../migrations/postgres")
+            .run(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Closes the pool.
+    async fn close_pools(&self) {
+        self.pool.close().await;
+    }
+}
+
+include!("sql.rs");

@@ -1,0 +1,126 @@
+-- Braid store schema (SQLite). Keep in step with ../postgres/0001_store.sql: the same tables,
+-- columns and indexes; times are integer milliseconds since the Unix epoch, JSON is text.
+
+CREATE TABLE workflow_versions (
+    hash    TEXT PRIMARY KEY,
+    name    TEXT NOT NULL,
+    plan    TEXT NOT NULL,
+    created INTEGER NOT NULL
+);
+
+CREATE TABLE runs (
+    id              TEXT PRIMARY KEY,
+    workflow        TEXT NOT NULL,
+    version_hash    TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    stage           TEXT NOT NULL DEFAULT 'main',
+    input           TEXT NOT NULL,
+    output          TEXT,
+    error           TEXT,
+    trigger_data    TEXT,
+    dedupe_key      TEXT,
+    parent_run_id   TEXT,
+    parent_step_key TEXT,
+    created         INTEGER NOT NULL,
+    updated         INTEGER NOT NULL,
+    started         INTEGER,
+    finished        INTEGER,
+    UNIQUE (workflow, dedupe_key)
+);
+CREATE INDEX runs_by_workflow ON runs (workflow, status, created);
+CREATE INDEX runs_by_status ON runs (status, created);
+CREATE INDEX runs_by_created ON runs (created, id);
+CREATE INDEX runs_by_parent ON runs (parent_run_id);
+
+CREATE TABLE steps (
+    run_id                    TEXT NOT NULL REFERENCES runs (id),
+    key                       TEXT NOT NULL,
+    phase                     TEXT NOT NULL,
+    status                    TEXT NOT NULL,
+    attempt                   INTEGER NOT NULL DEFAULT 0,
+    attempts_total            INTEGER NOT NULL DEFAULT 0,
+    max_attempts              INTEGER NOT NULL,
+    deps_open                 INTEGER NOT NULL DEFAULT 0,
+    has_compensation          INTEGER NOT NULL DEFAULT 0,
+    compensation_max_attempts INTEGER NOT NULL DEFAULT 1,
+    parent_key                TEXT,
+    item_index                INTEGER,
+    concurrency               INTEGER,
+    output                    TEXT,
+    error                     TEXT,
+    state                     TEXT,
+    waiting_for               TEXT,
+    ready_at                  INTEGER,
+    lease_owner               TEXT,
+    lease_expires_at          INTEGER,
+    claimed_from              TEXT,
+    completed_seq             INTEGER,
+    idempotency_key           TEXT,
+    created                   INTEGER NOT NULL,
+    updated                   INTEGER NOT NULL,
+    started                   INTEGER,
+    finished                  INTEGER,
+    PRIMARY KEY (run_id, key)
+);
+CREATE INDEX steps_claim ON steps (status, ready_at);
+CREATE INDEX steps_lease ON steps (status, lease_expires_at);
+CREATE INDEX steps_owner ON steps (lease_owner) WHERE lease_owner IS NOT NULL;
+CREATE INDEX steps_children ON steps (run_id, parent_key, item_index) WHERE parent_key IS NOT NULL;
+
+CREATE TABLE step_deps (
+    run_id  TEXT NOT NULL,
+    key     TEXT NOT NULL,
+    dep_key TEXT NOT NULL,
+    PRIMARY KEY (run_id, dep_key, key)
+);
+CREATE INDEX step_deps_by_key ON step_deps (run_id, key);
+
+CREATE TABLE attempts (
+    run_id   TEXT NOT NULL,
+    key      TEXT NOT NULL,
+    number   INTEGER NOT NULL,
+    attempt  INTEGER NOT NULL,
+    worker   TEXT NOT NULL,
+    started  INTEGER NOT NULL,
+    finished INTEGER,
+    outcome  TEXT,
+    error    TEXT,
+    PRIMARY KEY (run_id, key, number)
+);
+
+CREATE TABLE events (
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id   TEXT NOT NULL,
+    at       INTEGER NOT NULL,
+    kind     TEXT NOT NULL,
+    step_key TEXT,
+    data     TEXT
+);
+CREATE INDEX events_by_run ON events (run_id, id);
+
+CREATE TABLE signals (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id           TEXT NOT NULL,
+    name             TEXT NOT NULL,
+    payload          TEXT NOT NULL,
+    at               INTEGER NOT NULL,
+    consumed_by_step TEXT,
+    consumed_at      INTEGER
+);
+CREATE INDEX signals_by_run ON signals (run_id, name, id);
+
+CREATE TABLE cron_ticks (
+    trigger_key  TEXT NOT NULL,
+    scheduled_at INTEGER NOT NULL,
+    run_id       TEXT,
+    fired_at     INTEGER NOT NULL,
+    PRIMARY KEY (trigger_key, scheduled_at)
+);
+
+CREATE TABLE kv (
+    namespace TEXT NOT NULL,
+    key       TEXT NOT NULL,
+    value     TEXT NOT NULL,
+    updated   INTEGER NOT NULL,
+    PRIMARY KEY (namespace, key)
+);
