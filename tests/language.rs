@@ -12,7 +12,9 @@ use braid_stdlib::compile::compile;
 use std::path::{Path, PathBuf};
 
 fn cases(dir: &str) -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/language").join(dir);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/language")
+        .join(dir);
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
         .map(|e| e.expect("dir entry").path())
@@ -24,7 +26,11 @@ fn cases(dir: &str) -> Vec<PathBuf> {
 
 fn compile_one(path: &Path) -> (SourceMap, Vec<braid_dsl::Diagnostic>) {
     let text = std::fs::read_to_string(path).expect("read case");
-    let name = path.strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap_or(path).display().to_string();
+    let name = path
+        .strip_prefix(env!("CARGO_MANIFEST_DIR"))
+        .unwrap_or(path)
+        .display()
+        .to_string();
     let mut sources = SourceMap::new();
     sources.add(name, text);
     let output = compile(&sources);
@@ -49,7 +55,11 @@ fn snapshot(sources: &SourceMap, diagnostics: &[braid_dsl::Diagnostic]) -> Strin
 fn invalid_cases_report_their_diagnostics() {
     let bless = std::env::var_os("BLESS").is_some();
     let cases = cases("invalid");
-    assert!(cases.len() >= 50, "the suite needs at least 50 invalid cases, found {}", cases.len());
+    assert!(
+        cases.len() >= 50,
+        "the suite needs at least 50 invalid cases, found {}",
+        cases.len()
+    );
     let mut failures = Vec::new();
     for path in &cases {
         let (sources, diagnostics) = compile_one(path);
@@ -60,9 +70,18 @@ fn invalid_cases_report_their_diagnostics() {
             .and_then(|l| l.strip_prefix("// expect: "))
             .unwrap_or_else(|| panic!("{}: first line must be `// expect: CODE`", path.display()))
             .trim();
-        if !diagnostics.iter().any(|d| d.code.as_str() == expected_code && d.is_error()) {
-            failures.push(format!("{}: expected an error {expected_code}, got {:?}", path.display(),
-                diagnostics.iter().map(|d| d.code.as_str()).collect::<Vec<_>>()));
+        if !diagnostics
+            .iter()
+            .any(|d| d.code.as_str() == expected_code && d.is_error())
+        {
+            failures.push(format!(
+                "{}: expected an error {expected_code}, got {:?}",
+                path.display(),
+                diagnostics
+                    .iter()
+                    .map(|d| d.code.as_str())
+                    .collect::<Vec<_>>()
+            ));
             continue;
         }
         let actual = snapshot(&sources, &diagnostics);
@@ -78,10 +97,18 @@ fn invalid_cases_report_their_diagnostics() {
                 path.display(),
                 expected_path.display()
             )),
-            Err(_) => failures.push(format!("{}: no snapshot; run with BLESS=1\n{actual}", path.display())),
+            Err(_) => failures.push(format!(
+                "{}: no snapshot; run with BLESS=1\n{actual}",
+                path.display()
+            )),
         }
     }
-    assert!(failures.is_empty(), "{} case(s) failed:\n\n{}", failures.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} case(s) failed:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
 }
 
 #[test]
@@ -90,16 +117,33 @@ fn every_check_has_a_case() {
     let covered: std::collections::BTreeSet<String> = cases("invalid")
         .iter()
         .filter_map(|p| std::fs::read_to_string(p).ok())
-        .filter_map(|t| t.lines().next().and_then(|l| l.strip_prefix("// expect: ")).map(|c| c.trim().to_string()))
+        .filter_map(|t| {
+            t.lines()
+                .next()
+                .and_then(|l| l.strip_prefix("// expect: "))
+                .map(|c| c.trim().to_string())
+        })
         .collect();
-    let missing: Vec<_> = braid_dsl::Code::ALL.iter().map(|c| c.as_str()).filter(|c| !covered.contains(*c)).collect();
-    assert!(missing.is_empty(), "codes without an invalid case: {missing:?}");
+    let missing: Vec<_> = braid_dsl::Code::ALL
+        .iter()
+        .map(|c| c.as_str())
+        .filter(|c| !covered.contains(*c))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "codes without an invalid case: {missing:?}"
+    );
 }
 
 #[test]
 fn valid_cases_compile_clean() {
     for path in cases("valid") {
         let (sources, diagnostics) = compile_one(&path);
-        assert!(diagnostics.is_empty(), "{}:\n{}", path.display(), render::to_human(&sources, &diagnostics, false));
+        assert!(
+            diagnostics.is_empty(),
+            "{}:\n{}",
+            path.display(),
+            render::to_human(&sources, &diagnostics, false)
+        );
     }
 }

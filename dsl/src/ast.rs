@@ -455,7 +455,11 @@ pub struct Call {
 impl Call {
     /// The dotted name as one string, `http.post`.
     pub fn name(&self) -> String {
-        self.path.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(".")
+        self.path
+            .iter()
+            .map(|i| i.name.as_str())
+            .collect::<Vec<_>>()
+            .join(".")
     }
 
     /// The span of the dotted name.
@@ -468,12 +472,18 @@ impl Call {
 
     /// Positional arguments.
     pub fn positional(&self) -> impl Iterator<Item = &Expr> {
-        self.args.iter().filter(|a| a.name.is_none()).map(|a| &a.value)
+        self.args
+            .iter()
+            .filter(|a| a.name.is_none())
+            .map(|a| &a.value)
     }
 
     /// The named argument `name`, if given.
     pub fn named(&self, name: &str) -> Option<&Expr> {
-        self.args.iter().find(|a| a.name.as_ref().is_some_and(|n| n.name == name)).map(|a| &a.value)
+        self.args
+            .iter()
+            .find(|a| a.name.as_ref().is_some_and(|n| n.name == name))
+            .map(|a| &a.value)
     }
 }
 

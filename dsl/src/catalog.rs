@@ -71,7 +71,13 @@ impl Signature {
     pub fn arg_kind(&self, index: usize) -> Option<ArgKind> {
         self.positional
             .get(index)
-            .or_else(|| if self.variadic { self.positional.last() } else { None })
+            .or_else(|| {
+                if self.variadic {
+                    self.positional.last()
+                } else {
+                    None
+                }
+            })
             .copied()
     }
 }
@@ -96,5 +102,10 @@ pub trait Library: Send + Sync {
     fn modules(&self) -> Vec<&'static str>;
 
     /// Calls a pure function. `args` are positional, in order; lambdas are passed as such.
-    fn call_pure(&self, name: &str, args: &[ArgValue<'_>], host: &dyn Host) -> Result<Value, EvalError>;
+    fn call_pure(
+        &self,
+        name: &str,
+        args: &[ArgValue<'_>],
+        host: &dyn Host,
+    ) -> Result<Value, EvalError>;
 }

@@ -172,7 +172,10 @@ impl Diagnostic {
 
     /// A warning with `code` and `message` at `span` of `file`.
     pub fn warning(code: Code, file: FileId, span: Span, message: impl Into<String>) -> Self {
-        Diagnostic { severity: Severity::Warning, ..Self::error(code, file, span, message) }
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Self::error(code, file, span, message)
+        }
     }
 
     /// Sets the label under the primary span.
@@ -183,7 +186,11 @@ impl Diagnostic {
 
     /// Adds a secondary label.
     pub fn with_secondary(mut self, file: FileId, span: Span, message: impl Into<String>) -> Self {
-        self.secondary.push(Label { file, span, message: message.into() });
+        self.secondary.push(Label {
+            file,
+            span,
+            message: message.into(),
+        });
         self
     }
 
@@ -200,7 +207,10 @@ impl Diagnostic {
 }
 
 /// The closest of `candidates` to `name` by edit distance, if close enough to be a likely typo.
-pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     // About one edit per three characters, as rustc allows.
     let limit = name.chars().count().div_ceil(3).max(1);
     candidates
@@ -233,7 +243,10 @@ mod tests {
 
     #[test]
     fn suggests_close_names_only() {
-        assert_eq!(did_you_mean("contcat", ["contact", "deal"]), Some("contact"));
+        assert_eq!(
+            did_you_mean("contcat", ["contact", "deal"]),
+            Some("contact")
+        );
         assert_eq!(did_you_mean("retires", ["retry", "timeout"]), Some("retry"));
         assert_eq!(did_you_mean("zzz", ["contact", "deal"]), None);
         assert_eq!(did_you_mean("deal", ["deal"]), None);

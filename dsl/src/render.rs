@@ -64,7 +64,11 @@ pub fn to_human(sources: &SourceMap, diagnostics: &[Diagnostic], color: bool) ->
         files.add(f.name.as_str(), f.text.as_str());
     }
     let config = term::Config::default();
-    let mut buffer = if color { termcolor::Buffer::ansi() } else { termcolor::Buffer::no_color() };
+    let mut buffer = if color {
+        termcolor::Buffer::ansi()
+    } else {
+        termcolor::Buffer::no_color()
+    };
     for d in diagnostics {
         let rendered = to_codespan(d);
         if let Err(err) = term::emit(&mut buffer, &config, &files, &rendered) {
@@ -80,24 +84,42 @@ fn to_codespan(d: &Diagnostic) -> cs::Diagnostic<usize> {
         Severity::Error => cs::Diagnostic::error(),
         Severity::Warning => cs::Diagnostic::warning(),
     };
-    let mut labels =
-        vec![cs::Label::primary(d.file.0 as usize, d.span.start..d.span.end).with_message(d.label.clone())];
+    let mut labels = vec![
+        cs::Label::primary(d.file.0 as usize, d.span.start..d.span.end)
+            .with_message(d.label.clone()),
+    ];
     labels.extend(d.secondary.iter().map(|l| {
-        cs::Label::secondary(l.file.0 as usize, l.span.start..l.span.end).with_message(l.message.clone())
+        cs::Label::secondary(l.file.0 as usize, l.span.start..l.span.end)
+            .with_message(l.message.clone())
     }));
     let notes = d.hint.iter().map(|h| format!("help: {h}")).collect();
-    base.with_code(d.code.as_str()).with_message(d.message.clone()).with_labels(labels).with_notes(notes)
+    base.with_code(d.code.as_str())
+        .with_message(d.message.clone())
+        .with_labels(labels)
+        .with_notes(notes)
 }
 
-fn fallback(buffer: &mut termcolor::Buffer, files: &SimpleFiles<&str, &str>, d: &Diagnostic, err: &FilesError) {
+fn fallback(
+    buffer: &mut termcolor::Buffer,
+    files: &SimpleFiles<&str, &str>,
+    d: &Diagnostic,
+    err: &FilesError,
+) {
     use std::io::Write;
-    let name = files.name(d.file.0 as usize).map(|n| n.to_string()).unwrap_or_default();
+    let name = files
+        .name(d.file.0 as usize)
+        .map(|n| n.to_string())
+        .unwrap_or_default();
     let severity = match d.severity {
         Severity::Error => "error",
         Severity::Warning => "warning",
     };
     // Writing to an in-memory buffer cannot fail.
-    let _ = writeln!(buffer, "{severity}[{}]: {} ({name}; {err})", d.code, d.message);
+    let _ = writeln!(
+        buffer,
+        "{severity}[{}]: {} ({name}; {err})",
+        d.code, d.message
+    );
 }
 
 #[cfg(test)]
@@ -108,10 +130,18 @@ mod tests {
 
     fn sample() -> (SourceMap, Vec<Diagnostic>) {
         let mut sources = SourceMap::new();
-        let file = sources.add("flows/a.braid", "workflow w {\n  step é = http.get(crm)\n}\n");
-        let d = Diagnostic::error(Code::UnknownConnection, file, Span::new(34, 37), "unknown connection `crm`")
-            .with_label("not a connection")
-            .with_hint("did you mean `cms`?");
+        let file = sources.add(
+            "flows/a.braid",
+            "workflow w {\n  step é = http.get(crm)\n}\n",
+        );
+        let d = Diagnostic::error(
+            Code::UnknownConnection,
+            file,
+            Span::new(34, 37),
+            "unknown connection `crm`",
+        )
+        .with_label("not a connection")
+        .with_hint("did you mean `cms`?");
         (sources, vec![d])
     }
 
@@ -131,7 +161,10 @@ mod tests {
     fn human_output_shows_code_snippet_label_and_hint() {
         let (sources, diags) = sample();
         let text = to_human(&sources, &diags, false);
-        assert!(text.contains("error[E0303]: unknown connection `crm`"), "{text}");
+        assert!(
+            text.contains("error[E0303]: unknown connection `crm`"),
+            "{text}"
+        );
         assert!(text.contains("flows/a.braid:2:21"), "{text}");
         assert!(text.contains("step é = http.get(crm)"), "{text}");
         assert!(text.contains("^^^ not a connection"), "{text}");

@@ -29,7 +29,9 @@ impl Span {
 }
 
 /// Identifies one file of a project; an index into [`SourceMap::files`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
+)]
 pub struct FileId(pub u32);
 
 /// One `.braid` file: its display name and its text.
@@ -58,7 +60,11 @@ impl SourceFile {
         let line_starts = std::iter::once(0)
             .chain(text.match_indices('\n').map(|(i, _)| i + 1))
             .collect();
-        SourceFile { name: name.into(), text, line_starts }
+        SourceFile {
+            name: name.into(),
+            text,
+            line_starts,
+        }
     }
 
     /// The line and column of byte `offset` (clamped to the text, and to a char boundary).
@@ -72,7 +78,10 @@ impl SourceFile {
             Err(i) => i - 1,
         };
         let column = self.text[self.line_starts[line]..offset].chars().count() + 1;
-        LineCol { line: line + 1, column }
+        LineCol {
+            line: line + 1,
+            column,
+        }
     }
 
     /// The text a span covers (empty if the span is out of range).

@@ -1,2 +1,4 @@
 //! Braid's engine: the store (SQLite and PostgreSQL), the durable executor, triggers and the
 //! HTTP API.
+pub mod crypto;
+pub mod redact;

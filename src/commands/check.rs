@@ -55,5 +55,9 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         let secrets: Vec<_> = output.project.required_secrets.iter().cloned().collect();
         println!("{}", serde_json::json!({ "env": env, "secrets": secrets }));
     }
-    Ok(if errors == 0 { ExitCode::SUCCESS } else { exit_failure() })
+    Ok(if errors == 0 {
+        ExitCode::SUCCESS
+    } else {
+        exit_failure()
+    })
 }

@@ -45,7 +45,10 @@ pub fn run(args: GraphArgs) -> anyhow::Result<ExitCode> {
         None => match workflows.len() {
             1 => workflows.values().next().context("one workflow")?,
             0 => bail!("`{}` defines no workflow", args.path.display()),
-            _ => bail!("several workflows; choose one with --workflow: {}", names(workflows.keys())),
+            _ => bail!(
+                "several workflows; choose one with --workflow: {}",
+                names(workflows.keys())
+            ),
         },
     };
     let text = match args.format {
@@ -57,5 +60,8 @@ pub fn run(args: GraphArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn names<'a>(names: impl Iterator<Item = &'a String>) -> String {
-    names.map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+    names
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -44,8 +44,16 @@ fn bench(c: &mut Criterion) {
     let sources = project();
     let output = compile(&sources);
     let errors: Vec<_> = output.diagnostics.iter().filter(|d| d.is_error()).collect();
-    assert!(errors.is_empty(), "the generated project must compile: {errors:?}");
-    let steps: usize = output.project.workflows.values().map(|w| w.steps.len()).sum();
+    assert!(
+        errors.is_empty(),
+        "the generated project must compile: {errors:?}"
+    );
+    let steps: usize = output
+        .project
+        .workflows
+        .values()
+        .map(|w| w.steps.len())
+        .sum();
     assert_eq!(steps, 2000);
 
     let mut group = c.benchmark_group("check_2000_steps");
@@ -56,7 +64,9 @@ fn bench(c: &mut Criterion) {
             }
         })
     });
-    group.bench_function("parse_and_check", |b| b.iter(|| black_box(compile(&sources))));
+    group.bench_function("parse_and_check", |b| {
+        b.iter(|| black_box(compile(&sources)))
+    });
     group.finish();
 }
 

@@ -27,7 +27,10 @@ pub enum LoadError {
 pub fn load_paths(paths: &[PathBuf]) -> Result<SourceMap, LoadError> {
     let mut sources = SourceMap::new();
     for path in paths {
-        let io = |source| LoadError::Io { path: path.clone(), source };
+        let io = |source| LoadError::Io {
+            path: path.clone(),
+            source,
+        };
         let meta = std::fs::metadata(path).map_err(io)?;
         if meta.is_dir() {
             let mut files = Vec::new();
@@ -37,8 +40,10 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<SourceMap, LoadError> {
             }
             files.sort();
             for file in files {
-                let text = std::fs::read_to_string(&file)
-                    .map_err(|source| LoadError::Io { path: file.clone(), source })?;
+                let text = std::fs::read_to_string(&file).map_err(|source| LoadError::Io {
+                    path: file.clone(),
+                    source,
+                })?;
                 sources.add(file.display().to_string(), text);
             }
         } else {
@@ -77,6 +82,8 @@ pub fn compile(sources: &SourceMap) -> CheckOutput {
         .collect();
     let mut output = check_project(sources, &modules, crate::catalog::std_library());
     output.diagnostics.extend(syntax);
-    output.diagnostics.sort_by_key(|d| (d.file, d.span.start, d.span.end, d.code));
+    output
+        .diagnostics
+        .sort_by_key(|d| (d.file, d.span.start, d.span.end, d.code));
     output
 }

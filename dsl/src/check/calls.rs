@@ -4,10 +4,11 @@
 
 use super::names::{quoted_list, Located};
 use super::scope::Place;
+use super::suggest::suggest;
 use super::walk::Walker;
 use crate::ast::{Call, Expr, ExprKind, Mapping, StringPart};
 use crate::catalog::{ArgKind, FunctionKind, Signature};
-use crate::diagnostic::{did_you_mean, Code, Diagnostic};
+use crate::diagnostic::{Code, Diagnostic};
 use crate::span::Span;
 
 /// What a step's call resolved to.
@@ -182,7 +183,7 @@ impl<'s> Walker<'_, 's, '_> {
                     format!("unknown module `{}`", module.name),
                 )
                 .with_label("no such module");
-                d = match did_you_mean(&module.name, modules.iter().copied()) {
+                d = match suggest(&module.name, modules.iter().copied()) {
                     Some(best) => d.with_hint(format!("did you mean `{best}`?")),
                     None => d.with_hint(format!("modules: {}", quoted_list(&modules))),
                 };
@@ -203,7 +204,7 @@ impl<'s> Walker<'_, 's, '_> {
                 format!("unknown function `{full}`"),
             )
             .with_label(format!("`{}` has no such function", module.name));
-            if let Some(best) = did_you_mean(&full, names.iter().copied()) {
+            if let Some(best) = suggest(&full, names.iter().copied()) {
                 d = d.with_hint(format!("did you mean `{best}`?"));
             }
             return self.error(d);
@@ -232,7 +233,7 @@ impl<'s> Walker<'_, 's, '_> {
             format!("unknown {what} `{full}`"),
         )
         .with_label("not defined");
-        if let Some(best) = did_you_mean(&full, candidates.iter().copied()) {
+        if let Some(best) = suggest(&full, candidates.iter().copied()) {
             d = d.with_hint(format!("did you mean `{best}`?"));
         }
         self.error(d);
@@ -335,10 +336,19 @@ impl<'s> Walker<'_, 's, '_> {
                     })
                     .collect::<Vec<_>>()
                     .join(", ");
-                let example = if n == 1 {
-                    format!("{params} => …")
-                } else {
-                    format!("({params}) => …")
+                // A mapping's bare name is the likely intent: show how to wrap it, and do not
+                // also report the name as unknown.
+                let mapping = match &arg.kind {
+                    ExprKind::Name(id) if self.index.mappings.contains_key(id.name.as_str()) => {
+                        Some(id.name.as_str())
+                    }
+                    _ => None,
+                };
+                let example = match mapping {
+                    Some(m) if n == 1 => format!("{params} => {m}({params})"),
+                    Some(m) => format!("({params}) => {m}({params})"),
+                    None if n == 1 => format!("{params} => …"),
+                    None => format!("({params}) => …"),
                 };
                 self.error(
                     Diagnostic::error(
@@ -350,7 +360,9 @@ impl<'s> Walker<'_, 's, '_> {
                     .with_label("not a function")
                     .with_hint(format!("write a function such as `{example}`")),
                 );
-                self.expr(arg);
+                if mapping.is_none() {
+                    self.expr(arg);
+                }
             }
             ArgKind::ConnectionOrUrl => self.connection_or_url(arg, connection),
             ArgKind::WorkflowName => self.workflow_name(sig, arg),
@@ -398,7 +410,7 @@ impl<'s> Walker<'_, 's, '_> {
             format!("unknown connection `{name}`"),
         )
         .with_label("no connection (or value in scope) has this name");
-        d = match did_you_mean(name, names.iter().copied()) {
+        d = match suggest(name, names.iter().copied()) {
             Some(best) => d.with_hint(format!("did you mean `{best}`?")),
             None => d.with_hint(format!(
                 "define it with `connection {name} {{ base_url \"…\" }}`, or pass a URL string"
@@ -434,7 +446,7 @@ impl<'s> Walker<'_, 's, '_> {
                 format!("unknown workflow `{name}`"),
             )
             .with_label("no workflow of the project has this name");
-            if let Some(best) = did_you_mean(&name, names.iter().copied()) {
+            if let Some(best) = suggest(&name, names.iter().copied()) {
                 d = d.with_hint(format!("did you mean `{best}`?"));
             }
             self.error(d);
@@ -463,7 +475,7 @@ impl<'s> Walker<'_, 's, '_> {
             }
             if !sig.named.iter().any(|p| p.name == name.name) {
                 let accepted: Vec<&str> = sig.named.iter().map(|p| p.name).collect();
-                let hint = match did_you_mean(&name.name, accepted.iter().copied()) {
+                let hint = match suggest(&name.name, accepted.iter().copied()) {
                     Some(best) => format!("did you mean `{best}`?"),
                     None if accepted.is_empty() => {
                         format!("`{}` takes no named arguments", sig.name)

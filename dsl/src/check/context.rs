@@ -3,7 +3,7 @@
 
 use crate::catalog::{ArgKind, FunctionKind, Library, Signature};
 use crate::diagnostic::Diagnostic;
-use crate::span::Span;
+use crate::span::{FileId, SourceMap, Span};
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// `transform(EXPR)` is part of the language; this signature is used when a library does not
@@ -20,6 +20,7 @@ static TRANSFORM: Signature = Signature {
 
 /// The checker's state for one project.
 pub(crate) struct Cx<'a> {
+    sources: &'a SourceMap,
     signatures: HashMap<&'a str, &'a Signature>,
     modules: HashSet<&'static str>,
     diagnostics: Vec<Diagnostic>,
@@ -28,7 +29,7 @@ pub(crate) struct Cx<'a> {
 
 impl<'a> Cx<'a> {
     /// Caches the library's signatures by name.
-    pub fn new(library: &'a dyn Library) -> Self {
+    pub fn new(library: &'a dyn Library, sources: &'a SourceMap) -> Self {
         let mut signatures: HashMap<&'a str, &'a Signature> = library
             .signatures()
             .into_iter()
@@ -37,6 +38,7 @@ impl<'a> Cx<'a> {
         signatures.entry("transform").or_insert(&TRANSFORM);
         let modules = library.modules().into_iter().collect();
         Cx {
+            sources,
             signatures,
             modules,
             diagnostics: Vec::new(),
@@ -79,12 +81,38 @@ impl<'a> Cx<'a> {
         names
     }
 
-    /// Records a diagnostic.
-    pub fn report(&mut self, diagnostic: Diagnostic) {
+    /// Records a diagnostic, its spans trimmed of surrounding whitespace so labels underline
+    /// exactly the offending text whatever whitespace a syntax node's span took along.
+    pub fn report(&mut self, mut diagnostic: Diagnostic) {
+        diagnostic.span = self.trim(diagnostic.file, diagnostic.span);
+        for label in &mut diagnostic.secondary {
+            label.span = self.trim(label.file, label.span);
+        }
         if diagnostic.is_error() {
             self.errors += 1;
         }
         self.diagnostics.push(diagnostic);
+    }
+
+    /// `span` without leading and trailing whitespace (unchanged if that would leave nothing).
+    fn trim(&self, file: FileId, span: Span) -> Span {
+        let Some(text) = self
+            .sources
+            .files
+            .get(file.0 as usize)
+            .map(|f| f.text.as_str())
+        else {
+            return span;
+        };
+        let Some(slice) = text.get(span.start..span.end) else {
+            return span;
+        };
+        let trimmed = slice.trim();
+        if trimmed.is_empty() {
+            return span;
+        }
+        let start = span.start + (slice.len() - slice.trim_start().len());
+        Span::new(start, start + trimmed.len())
     }
 
     /// How many errors were reported so far (compare before and after checking an item to

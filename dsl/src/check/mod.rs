@@ -5,7 +5,7 @@
 //! avoids cascades: an unknown name is reported where it is written and then treated as
 //! absent (an unknown step in `after` adds no edge, so it cannot also close a cycle).
 //!
-//! Order of work: the global names ([`names`]), connections, mappings (with recursion between
+//! Order of work: the global names, connections, mappings (with recursion between
 //! them), webhook paths across the project, then each workflow (items, input, triggers,
 //! defaults, steps, output, the dependency graph). A workflow gets a plan only when it, and
 //! every connection and mapping it uses, is free of errors.
@@ -21,6 +21,7 @@ mod options;
 mod retry;
 mod scope;
 mod steps;
+mod suggest;
 mod triggers;
 mod walk;
 mod workflow;
@@ -51,7 +52,7 @@ pub fn check_project(
     modules: &[Module],
     library: &dyn Library,
 ) -> CheckOutput {
-    let mut cx = context::Cx::new(library);
+    let mut cx = context::Cx::new(library, sources);
     let index = names::index_project(&mut cx, modules);
     let connections = connections::check_connections(&mut cx, &index);
     let mappings = mappings::check_mappings(&mut cx, &index);

@@ -3,8 +3,9 @@
 
 use super::context::Cx;
 use super::names::quoted_list;
+use super::suggest::suggest;
 use crate::ast::{DurationLit, Ident, Spanned};
-use crate::diagnostic::{did_you_mean, Code, Diagnostic};
+use crate::diagnostic::{Code, Diagnostic};
 use crate::span::{FileId, Span};
 
 /// Remembers which options of one block were given.
@@ -60,7 +61,7 @@ pub(crate) fn unknown_option(
         format!("unknown option `{}` in {block}", id.name),
     )
     .with_label("not an option here");
-    d = match did_you_mean(&id.name, valid.iter().copied()) {
+    d = match suggest(&id.name, valid.iter().copied()) {
         Some(best) => d.with_hint(format!("did you mean `{best}`?")),
         None => d.with_hint(format!("{block} accepts {}", quoted_list(valid))),
     };
@@ -83,7 +84,7 @@ pub(crate) fn keyword_value<T: Copy>(
         .iter()
         .find(|n| n.eq_ignore_ascii_case(&id.name))
         .copied()
-        .or_else(|| did_you_mean(&id.name, names.iter().copied()));
+        .or_else(|| suggest(&id.name, names.iter().copied()));
     let list = names
         .iter()
         .map(|n| format!("`{n}`"))

@@ -3,8 +3,9 @@
 
 use super::context::Cx;
 use super::options::{keyword_value, positive_count, unknown_option, Once};
+use super::suggest::suggest;
 use crate::ast::{Backoff, ErrorClassLit, RetryBlock, RetryOption};
-use crate::diagnostic::{did_you_mean, Code, Diagnostic};
+use crate::diagnostic::{Code, Diagnostic};
 use crate::plan::{BackoffOverride, ErrorClass, Jitter, RetryOverride};
 use crate::span::FileId;
 
@@ -124,7 +125,7 @@ fn check_class(
             }
             let names: Vec<&str> = ErrorClass::NAMED.iter().map(|(n, _)| *n).collect();
             let suggestion =
-                did_you_mean(name, names.iter().copied()).map(|b| format!("did you mean `{b}`? "));
+                suggest(name, names.iter().copied()).map(|b| format!("did you mean `{b}`? "));
             (
                 format!("unknown error class `{name}`"),
                 "not an error class",

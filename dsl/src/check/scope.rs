@@ -11,9 +11,10 @@
 
 use super::context::{StepRef, StepSlot};
 use super::names::RESERVED_VALUES;
+use super::suggest::suggest;
 use super::walk::Walker;
 use crate::ast::Ident;
-use crate::diagnostic::{did_you_mean, Code, Diagnostic};
+use crate::diagnostic::{Code, Diagnostic};
 use crate::span::Span;
 use std::collections::HashMap;
 
@@ -298,9 +299,14 @@ impl<'s> Walker<'_, 's, '_> {
                     .with_hint("`on_failure` steps run in order; each can read the main steps and the `on_failure` steps above it"),
             ),
             (_, StepSlot::OnFailure(_)) => self.error(
-                Diagnostic::error(Code::NotUpstream, self.file, id.span, format!("`{}` is an `on_failure` step", id.name))
-                    .with_label(format!("`on_failure` steps run only when the run has failed, so this cannot read it {}", self.scope.place.describe()))
-                    .with_hint("only `on_failure` steps can read other `on_failure` steps"),
+                Diagnostic::error(
+                    Code::NotUpstream,
+                    self.file,
+                    id.span,
+                    format!("`{}` is an `on_failure` step, which cannot be read {}", id.name, self.scope.place.describe()),
+                )
+                .with_label("not upstream of this")
+                .with_hint("`on_failure` steps run only after the run has failed; only later `on_failure` steps can read them"),
             ),
         }
     }
@@ -388,6 +394,18 @@ impl<'s> Walker<'_, 's, '_> {
                 );
             }
         }
+        if self.index.mappings.contains_key(name) {
+            return self.error(
+                Diagnostic::error(
+                    Code::UnknownName,
+                    file,
+                    id.span,
+                    format!("`{name}` is a mapping, not a value"),
+                )
+                .with_label("a mapping must be called")
+                .with_hint(format!("call it, as in `{name}(…)`")),
+            );
+        }
         if self.index.connections.contains_key(name) {
             return self.error(
                 Diagnostic::error(
@@ -410,7 +428,7 @@ impl<'s> Walker<'_, 's, '_> {
         )
         .with_label("not found in this scope");
         let candidates = self.candidates();
-        if let Some(best) = did_you_mean(name, candidates.iter().copied()) {
+        if let Some(best) = suggest(name, candidates.iter().copied()) {
             d = d.with_hint(format!("did you mean `{best}`?"));
         }
         self.error(d);
@@ -424,7 +442,17 @@ impl<'s> Walker<'_, 's, '_> {
         out.extend(s.for_each_var);
         out.extend(RESERVED_VALUES.iter().copied().filter(|n| self.in_scope(n)));
         if let Some(steps) = s.steps {
-            let mut names: Vec<&'s str> = steps.names.keys().copied().collect();
+            // The step's own name is no suggestion where it cannot be read.
+            let own = steps
+                .own
+                .filter(|(_, allowed)| !allowed)
+                .map(|(slot, _)| slot);
+            let mut names: Vec<&'s str> = steps
+                .names
+                .iter()
+                .filter(|(_, slot)| Some(**slot) != own)
+                .map(|(n, _)| *n)
+                .collect();
             names.sort_unstable();
             out.extend(names);
         }
@@ -442,7 +470,7 @@ impl<'s> Walker<'_, 's, '_> {
                     if !declared.contains_key(field.name.as_str()) {
                         let mut names: Vec<&str> = declared.keys().copied().collect();
                         names.sort_unstable();
-                        let hint = match did_you_mean(&field.name, names.iter().copied()) {
+                        let hint = match suggest(&field.name, names.iter().copied()) {
                             Some(best) => format!("did you mean `{best}`?"),
                             None if names.is_empty() => {
                                 "the workflow's `input` block declares no fields".to_string()
@@ -468,7 +496,7 @@ impl<'s> Walker<'_, 's, '_> {
             _ => return,
         };
         if !fields.contains(&field.name.as_str()) {
-            let hint = match did_you_mean(&field.name, fields.iter().copied()) {
+            let hint = match suggest(&field.name, fields.iter().copied()) {
                 Some(best) => format!("did you mean `{best}`?"),
                 None => format!(
                     "`{what}` has the fields {}",

@@ -9,10 +9,11 @@ use super::options::{
 };
 use super::retry::check_retry;
 use super::scope::{InputAccess, Place, Scope, StepAccess, StepRule, TriggerAccess};
+use super::suggest::suggest;
 use super::walk::Walker;
 use crate::ast::{Call, Compensate, Expr, Ident, Spanned, Step, StepOption};
 use crate::catalog::FunctionKind;
-use crate::diagnostic::{did_you_mean, Code, Diagnostic};
+use crate::diagnostic::{Code, Diagnostic};
 use crate::plan::{OnError, RetryOverride};
 use crate::span::FileId;
 use std::collections::HashMap;
@@ -326,7 +327,7 @@ fn after_reference<'s>(
                 format!("unknown step `{}`", id.name),
             )
             .with_label("no step of this workflow has this name");
-            if let Some(best) = did_you_mean(&id.name, names.iter().copied()) {
+            if let Some(best) = suggest(&id.name, names.iter().copied()) {
                 d = d.with_hint(format!("did you mean `{best}`?"));
             }
             cx.report(d);

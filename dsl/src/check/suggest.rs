@@ -4,9 +4,16 @@
 use crate::diagnostic::did_you_mean;
 
 /// The candidate `name` was most likely meant to be, if any.
-pub(crate) fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str> + Clone) -> Option<&'a str> {
-    if let Some(best) = did_you_mean(name, candidates.clone()) {
-        return Some(best);
+pub(crate) fn suggest<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str> + Clone,
+) -> Option<&'a str> {
+    // One edit turns any short name into any other (`x` into `a`): no evidence of a typo.
+    let short = name.chars().count() < 3;
+    if !short {
+        if let Some(best) = did_you_mean(name, candidates.clone()) {
+            return Some(best);
+        }
     }
     let mut fallback = None;
     for c in candidates {
@@ -16,8 +23,12 @@ pub(crate) fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a s
         if c.eq_ignore_ascii_case(name) || is_transposition(name, c) {
             return Some(c);
         }
-        let (short, long) = if c.len() < name.len() { (c, name) } else { (name, c) };
-        if fallback.is_none() && short.len() >= 3 && long.starts_with(short) {
+        let (prefix, long) = if c.len() < name.len() {
+            (c, name)
+        } else {
+            (name, c)
+        };
+        if fallback.is_none() && !short && prefix.len() >= 3 && long.starts_with(prefix) {
             fallback = Some(c);
         }
     }
@@ -45,6 +56,16 @@ mod tests {
         assert_eq!(suggest("contcat", ["contact", "deal"]), Some("contact"));
         assert_eq!(suggest("UTC", ["utc"]), Some("utc"));
         assert_eq!(suggest("zz", ["crm"]), None);
-        assert_eq!(suggest("in", ["int"]), None, "prefixes shorter than 3 say too little");
+        assert_eq!(
+            suggest("ab", ["abcdef"]),
+            None,
+            "prefixes shorter than 3 say too little"
+        );
+        assert_eq!(suggest("x", ["a"]), None, "one letter is no evidence");
+        assert_eq!(
+            suggest("ba", ["ab"]),
+            Some("ab"),
+            "swaps count even in short names"
+        );
     }
 }

@@ -5,12 +5,13 @@ use super::context::{Cx, Uses};
 use super::names::Index;
 use super::options::{keyword_span, keyword_value, timeout_ms, unknown_option, Once};
 use super::scope::{InputAccess, Place, Scope, TriggerAccess};
+use super::suggest::suggest;
 use super::walk::Walker;
 use crate::ast::{
     CronOption, CronTrigger, HmacOption, Respond, Trigger, Verify, WebhookOption, WebhookTrigger,
     WorkflowItem,
 };
-use crate::diagnostic::{did_you_mean, Code, Diagnostic};
+use crate::diagnostic::{Code, Diagnostic};
 use crate::plan::{
     Catchup, CronSpec, Encoding, HmacAlgorithm, Method, Overlap, TriggerPlan, VerifyPlan,
 };
@@ -137,7 +138,7 @@ fn check_timezone(cx: &mut Cx<'_>, file: FileId, name: &str, span: Span) {
         .iter()
         .find(|tz| tz.name().eq_ignore_ascii_case(name))
         .map(|tz| tz.name())
-        .or_else(|| did_you_mean(name, chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name())));
+        .or_else(|| suggest(name, chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name())));
     let mut d = Diagnostic::error(
         Code::InvalidTimezone,
         file,

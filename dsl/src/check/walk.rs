@@ -52,51 +52,71 @@ impl<'c, 's, 'a> Walker<'c, 's, 'a> {
     }
 
     /// Checks an expression.
-    pub fn expr(&mut self, e: &'s Expr) {
-        match &e.kind {
-            ExprKind::Null | ExprKind::Bool(_) | ExprKind::Number(_) | ExprKind::Duration(_) => {}
-            ExprKind::String(parts) => {
-                for part in parts {
-                    if let StringPart::Interp(inner) = part {
-                        self.expr(inner);
+    ///
+    /// Long operator chains (`a + b + c + …`, `x.a.b.c…`) nest deeply on one side; the walk
+    /// loops down that side instead of recursing, so the stack does not grow with them.
+    pub fn expr(&mut self, mut e: &'s Expr) {
+        loop {
+            match &e.kind {
+                ExprKind::Null
+                | ExprKind::Bool(_)
+                | ExprKind::Number(_)
+                | ExprKind::Duration(_) => {}
+                ExprKind::String(parts) => {
+                    for part in parts {
+                        if let StringPart::Interp(inner) = part {
+                            self.expr(inner);
+                        }
                     }
                 }
-            }
-            ExprKind::Array(items) => items.iter().for_each(|i| self.expr(i)),
-            ExprKind::Object(entries) => entries.iter().for_each(|entry| self.expr(&entry.value)),
-            ExprKind::Name(id) => {
-                self.resolve(id);
-            }
-            ExprKind::Field(base, field) => match &base.kind {
-                ExprKind::Name(id) => {
-                    let resolved = self.resolve(id);
-                    self.builtin_field(resolved, field);
+                ExprKind::Array(items) => items.iter().for_each(|i| self.expr(i)),
+                ExprKind::Object(entries) => {
+                    entries.iter().for_each(|entry| self.expr(&entry.value))
                 }
-                _ => self.expr(base),
-            },
-            ExprKind::Index(base, index) => {
-                self.expr(base);
-                self.expr(index);
+                ExprKind::Name(id) => {
+                    self.resolve(id);
+                }
+                ExprKind::Field(base, field) => match &base.kind {
+                    ExprKind::Name(id) => {
+                        let resolved = self.resolve(id);
+                        self.builtin_field(resolved, field);
+                    }
+                    _ => {
+                        e = base;
+                        continue;
+                    }
+                },
+                ExprKind::Index(base, index) => {
+                    self.expr(index);
+                    e = base;
+                    continue;
+                }
+                ExprKind::Call(call) => self.call(call),
+                ExprKind::Unary(_, operand) => {
+                    e = operand;
+                    continue;
+                }
+                ExprKind::Binary(_, left, right) => {
+                    self.expr(right);
+                    e = left;
+                    continue;
+                }
+                ExprKind::If(cond, then, other) => {
+                    self.expr(cond);
+                    self.expr(then);
+                    e = other;
+                    continue;
+                }
+                ExprKind::Lambda(params, body) => {
+                    self.error(
+                        Diagnostic::error(Code::MisplacedLambda, self.file, e.span, "a function (`x => …`) cannot stand here")
+                            .with_label("not an argument of a function that takes one")
+                            .with_hint("functions are only arguments of functions that call them, such as `map(xs, x => x.id)`"),
+                    );
+                    self.lambda_body(params, body);
+                }
             }
-            ExprKind::Call(call) => self.call(call),
-            ExprKind::Unary(_, operand) => self.expr(operand),
-            ExprKind::Binary(_, left, right) => {
-                self.expr(left);
-                self.expr(right);
-            }
-            ExprKind::If(cond, then, other) => {
-                self.expr(cond);
-                self.expr(then);
-                self.expr(other);
-            }
-            ExprKind::Lambda(params, body) => {
-                self.error(
-                    Diagnostic::error(Code::MisplacedLambda, self.file, e.span, "a function (`x => …`) cannot stand here")
-                        .with_label("not an argument of a function that takes one")
-                        .with_hint("functions are only arguments of functions that call them, such as `map(xs, x => x.id)`"),
-                );
-                self.lambda_body(params, body);
-            }
+            return;
         }
     }
 

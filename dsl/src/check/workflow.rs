@@ -11,13 +11,14 @@ use super::options::{timeout_ms, unknown_option, Once};
 use super::retry::check_retry;
 use super::scope::{InputAccess, Place, Scope, StepAccess, StepRule, TriggerAccess};
 use super::steps::{check_step, CheckedStep, StepCx};
+use super::suggest::suggest;
 use super::triggers::{check_trigger, TriggerCx};
 use super::walk::Walker;
 use crate::ast::{
     DefaultsOption, Expr, InputField, Spanned, Step, StepOption, StringLit, Trigger, Workflow,
     WorkflowItem,
 };
-use crate::diagnostic::{did_you_mean, Code, Diagnostic};
+use crate::diagnostic::{Code, Diagnostic};
 use crate::plan::{InputSpec, InputType, StepId, WorkflowPlan};
 use crate::span::{FileId, Span};
 use std::collections::{BTreeMap, HashMap};
@@ -129,7 +130,7 @@ fn check_inputs<'s>(
         let ty = InputType::from_name(&field.ty.name);
         if ty.is_none() {
             let names: Vec<&str> = InputType::ALL.iter().map(|(n, _)| *n).collect();
-            let hint = match did_you_mean(&field.ty.name, names.iter().copied()) {
+            let hint = match suggest(&field.ty.name, names.iter().copied()) {
                 Some(best) => format!("did you mean `{best}`?"),
                 None => format!("types: {}", super::names::quoted_list(&names)),
             };

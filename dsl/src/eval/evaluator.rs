@@ -12,6 +12,9 @@ use std::collections::BTreeMap;
 /// (the checker rejects recursive mappings; this guards the stack regardless).
 pub const MAX_CALL_DEPTH: u32 = 64;
 
+/// A lambda argument, callable by the function it is passed to.
+type LambdaFn<'s> = dyn Fn(&[Value]) -> Result<Value, EvalError> + 's;
+
 /// A call's evaluated arguments, as the engine passes them to a step function.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EvaluatedArgs {
@@ -32,8 +35,17 @@ pub struct Evaluator<'a> {
 impl<'a> Evaluator<'a> {
     /// An evaluator calling pure functions of `library`, reading `env`/`secret`/time from
     /// `host`, and calling the workflow's `mappings`.
-    pub fn new(library: &'a dyn Library, host: &'a dyn Host, mappings: &'a BTreeMap<String, ast::Mapping>) -> Self {
-        Evaluator { library, host, mappings, depth: Cell::new(0) }
+    pub fn new(
+        library: &'a dyn Library,
+        host: &'a dyn Host,
+        mappings: &'a BTreeMap<String, ast::Mapping>,
+    ) -> Self {
+        Evaluator {
+            library,
+            host,
+            mappings,
+            depth: Cell::new(0),
+        }
     }
 
     /// The value of `expr` in `scope`.
@@ -42,20 +54,31 @@ impl<'a> Evaluator<'a> {
     }
 
     /// `expr` as a condition (`when`, `expect`): a bool, with `null` counting as false.
-    pub fn eval_condition(&self, expr: &Expr, scope: &Scope, what: &str) -> Result<bool, EvalError> {
+    pub fn eval_condition(
+        &self,
+        expr: &Expr,
+        scope: &Scope,
+        what: &str,
+    ) -> Result<bool, EvalError> {
         let v = self.eval(expr, scope)?;
         condition(&v, what).map_err(|e| e.at(expr.span))
     }
 
     /// Evaluates the arguments of a step's call. A bare connection name in first position is
     /// the caller's to resolve: pass `skip_first` to leave it out.
-    pub fn eval_call_args(&self, call: &Call, scope: &Scope, skip_first: bool) -> Result<EvaluatedArgs, EvalError> {
+    pub fn eval_call_args(
+        &self,
+        call: &Call,
+        scope: &Scope,
+        skip_first: bool,
+    ) -> Result<EvaluatedArgs, EvalError> {
         let mut out = EvaluatedArgs::default();
         let mut positional = 0;
         for arg in &call.args {
             match &arg.name {
                 Some(name) => {
-                    out.named.insert(name.name.clone(), self.eval(&arg.value, scope)?);
+                    out.named
+                        .insert(name.name.clone(), self.eval(&arg.value, scope)?);
                 }
                 None => {
                     if !(skip_first && positional == 0) {
@@ -75,9 +98,12 @@ impl<'a> Evaluator<'a> {
             ExprKind::Number(n) => Value::Number(n.clone()),
             ExprKind::Duration(ms) => Value::from(*ms),
             ExprKind::String(parts) => Value::String(self.interpolate(parts, scope)?),
-            ExprKind::Array(items) => {
-                Value::Array(items.iter().map(|e| self.eval(e, scope)).collect::<Result<_, _>>()?)
-            }
+            ExprKind::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|e| self.eval(e, scope))
+                    .collect::<Result<_, _>>()?,
+            ),
             ExprKind::Object(entries) => {
                 let mut map = Map::new();
                 for entry in entries {
@@ -86,7 +112,10 @@ impl<'a> Evaluator<'a> {
                 Value::Object(map)
             }
             ExprKind::Name(ident) => scope.get(&ident.name).cloned().ok_or_else(|| {
-                EvalError::new(EvalErrorKind::UnboundName, format!("`{}` has no value here", ident.name))
+                EvalError::new(
+                    EvalErrorKind::UnboundName,
+                    format!("`{}` has no value here", ident.name),
+                )
             })?,
             ExprKind::Field(base, field) => match self.eval(base, scope)? {
                 Value::Object(mut map) => map.remove(&field.name).unwrap_or(Value::Null),
@@ -94,7 +123,11 @@ impl<'a> Evaluator<'a> {
                 other => {
                     return Err(EvalError::new(
                         EvalErrorKind::Type,
-                        format!("cannot read field `{}` of {}", field.name, type_name(&other)),
+                        format!(
+                            "cannot read field `{}` of {}",
+                            field.name,
+                            type_name(&other)
+                        ),
                     ))
                 }
             },
@@ -104,7 +137,9 @@ impl<'a> Evaluator<'a> {
                 self.index(base, &index)?
             }
             ExprKind::Call(call) => self.call(call, scope)?,
-            ExprKind::Unary(UnaryOp::Not, e) => Value::Bool(!condition(&self.eval(e, scope)?, "the operand of `!`")?),
+            ExprKind::Unary(UnaryOp::Not, e) => {
+                Value::Bool(!condition(&self.eval(e, scope)?, "the operand of `!`")?)
+            }
             ExprKind::Unary(UnaryOp::Neg, e) => ops::negate(&self.eval(e, scope)?)?,
             ExprKind::Binary(op, a, b) => self.binary(*op, a, b, scope)?,
             ExprKind::If(c, a, b) => {
@@ -115,7 +150,10 @@ impl<'a> Evaluator<'a> {
                 }
             }
             ExprKind::Lambda(..) => {
-                return Err(EvalError::new(EvalErrorKind::Type, "a lambda is only allowed as a function argument"))
+                return Err(EvalError::new(
+                    EvalErrorKind::Type,
+                    "a lambda is only allowed as a function argument",
+                ))
             }
         })
     }
@@ -127,7 +165,10 @@ impl<'a> Evaluator<'a> {
             (Value::Null, _) => Ok(Value::Null),
             (Value::Array(mut items), Value::Number(n)) => {
                 let Some(i) = n.as_i64() else {
-                    return Err(EvalError::new(EvalErrorKind::Type, format!("array index must be an integer, got {n}")));
+                    return Err(EvalError::new(
+                        EvalErrorKind::Type,
+                        format!("array index must be an integer, got {n}"),
+                    ));
                 };
                 let len = items.len() as i64;
                 let i = if i < 0 { len + i } else { i };
@@ -140,7 +181,11 @@ impl<'a> Evaluator<'a> {
             (Value::Object(mut map), Value::String(k)) => Ok(map.remove(k).unwrap_or(Value::Null)),
             (base, index) => Err(EvalError::new(
                 EvalErrorKind::Type,
-                format!("cannot index {} with {}", type_name(&base), type_name(index)),
+                format!(
+                    "cannot index {} with {}",
+                    type_name(&base),
+                    type_name(index)
+                ),
             )),
         }
     }
@@ -155,13 +200,21 @@ impl<'a> Evaluator<'a> {
                 if !self.eval_condition(a, scope, "the left side of `&&`")? {
                     return Ok(Value::Bool(false));
                 }
-                Ok(Value::Bool(self.eval_condition(b, scope, "the right side of `&&`")?))
+                Ok(Value::Bool(self.eval_condition(
+                    b,
+                    scope,
+                    "the right side of `&&`",
+                )?))
             }
             BinaryOp::Or => {
                 if self.eval_condition(a, scope, "the left side of `||`")? {
                     return Ok(Value::Bool(true));
                 }
-                Ok(Value::Bool(self.eval_condition(b, scope, "the right side of `||`")?))
+                Ok(Value::Bool(self.eval_condition(
+                    b,
+                    scope,
+                    "the right side of `||`",
+                )?))
             }
             _ => {
                 let (x, y) = (self.eval(a, scope)?, self.eval(b, scope)?);
@@ -195,14 +248,35 @@ impl<'a> Evaluator<'a> {
         let name = call.name();
         match name.as_str() {
             "env" | "secret" => {
-                let key = match call.positional().next().map(|e| self.eval(e, scope)).transpose()? {
+                let key = match call
+                    .positional()
+                    .next()
+                    .map(|e| self.eval(e, scope))
+                    .transpose()?
+                {
                     Some(Value::String(k)) => k,
-                    _ => return Err(EvalError::new(EvalErrorKind::Type, format!("{name}() takes a name"))),
+                    _ => {
+                        return Err(EvalError::new(
+                            EvalErrorKind::Type,
+                            format!("{name}() takes a name"),
+                        ))
+                    }
                 };
-                let value = if name == "env" { self.host.env(&key) } else { self.host.secret(&key) };
-                let what = if name == "env" { "environment variable" } else { "secret" };
+                let value = if name == "env" {
+                    self.host.env(&key)
+                } else {
+                    self.host.secret(&key)
+                };
+                let what = if name == "env" {
+                    "environment variable"
+                } else {
+                    "secret"
+                };
                 return value.map(Value::String).ok_or_else(|| {
-                    EvalError::new(EvalErrorKind::MissingVariable, format!("the {what} `{key}` is not set"))
+                    EvalError::new(
+                        EvalErrorKind::MissingVariable,
+                        format!("the {what} `{key}` is not set"),
+                    )
                 });
             }
             _ => {}
@@ -219,18 +293,31 @@ impl<'a> Evaluator<'a> {
     fn enter(&self) -> Result<(), EvalError> {
         let depth = self.depth.get() + 1;
         if depth > MAX_CALL_DEPTH {
-            return Err(EvalError::new(EvalErrorKind::Function, "calls nest too deeply"));
+            return Err(EvalError::new(
+                EvalErrorKind::Function,
+                "calls nest too deeply",
+            ));
         }
         self.depth.set(depth);
         Ok(())
     }
 
-    fn call_mapping(&self, mapping: &ast::Mapping, call: &Call, scope: &Scope) -> Result<Value, EvalError> {
+    fn call_mapping(
+        &self,
+        mapping: &ast::Mapping,
+        call: &Call,
+        scope: &Scope,
+    ) -> Result<Value, EvalError> {
         let args: Vec<&Expr> = call.positional().collect();
         if args.len() != mapping.params.len() {
             return Err(EvalError::new(
                 EvalErrorKind::Function,
-                format!("`{}` takes {} argument(s), got {}", mapping.name.name, mapping.params.len(), args.len()),
+                format!(
+                    "`{}` takes {} argument(s), got {}",
+                    mapping.name.name,
+                    mapping.params.len(),
+                    args.len()
+                ),
             ));
         }
         // A mapping sees only its parameters: a fresh root scope.
@@ -242,7 +329,7 @@ impl<'a> Evaluator<'a> {
     }
 
     fn call_library(&self, name: &str, call: &Call, scope: &Scope) -> Result<Value, EvalError> {
-        let lambdas: Vec<Option<Box<dyn Fn(&[Value]) -> Result<Value, EvalError> + '_>>> = call
+        let lambdas: Vec<Option<Box<LambdaFn<'_>>>> = call
             .positional()
             .map(|arg| match &arg.kind {
                 ExprKind::Lambda(params, body) => {
@@ -253,7 +340,7 @@ impl<'a> Evaluator<'a> {
                         }
                         self.eval(body, &inner)
                     };
-                    Some(Box::new(f) as Box<dyn Fn(&[Value]) -> Result<Value, EvalError> + '_>)
+                    Some(Box::new(f) as Box<LambdaFn<'_>>)
                 }
                 _ => None,
             })

@@ -52,7 +52,11 @@ pub struct EvalError {
 impl EvalError {
     /// An error of `kind` with `message` and no span yet.
     pub fn new(kind: EvalErrorKind, message: impl Into<String>) -> Self {
-        EvalError { kind, message: message.into(), span: None }
+        EvalError {
+            kind,
+            message: message.into(),
+            span: None,
+        }
     }
 
     /// Attaches `span` unless one is already set (the innermost span wins).

@@ -22,9 +22,13 @@ pub fn type_name(v: &Value) -> &'static str {
 pub fn json_equal(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => compare_numbers(x, y) == Ordering::Equal,
-        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_equal(a, b)),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_equal(a, b))
+        }
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_equal(v, w)))
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| json_equal(v, w)))
         }
         _ => a == b,
     }
@@ -37,12 +41,20 @@ fn compare_numbers(x: &Number, y: &Number) -> Ordering {
     if let (Some(a), Some(b)) = (x.as_u64(), y.as_u64()) {
         return a.cmp(&b);
     }
-    let (a, b) = (x.as_f64().unwrap_or(f64::NAN), y.as_f64().unwrap_or(f64::NAN));
+    let (a, b) = (
+        x.as_f64().unwrap_or(f64::NAN),
+        y.as_f64().unwrap_or(f64::NAN),
+    );
     a.partial_cmp(&b).unwrap_or(Ordering::Equal)
 }
 
 fn type_error(op: BinaryOp, a: &Value, b: &Value) -> EvalError {
-    let mut message = format!("cannot apply `{}` to {} and {}", op.symbol(), type_name(a), type_name(b));
+    let mut message = format!(
+        "cannot apply `{}` to {} and {}",
+        op.symbol(),
+        type_name(a),
+        type_name(b)
+    );
     if op == BinaryOp::Add && (a.is_string() || b.is_string()) {
         message.push_str("; convert with string(…) first");
     }
@@ -50,11 +62,16 @@ fn type_error(op: BinaryOp, a: &Value, b: &Value) -> EvalError {
 }
 
 fn overflow(op: BinaryOp) -> EvalError {
-    EvalError::new(EvalErrorKind::Arithmetic, format!("`{}` overflowed", op.symbol()))
+    EvalError::new(
+        EvalErrorKind::Arithmetic,
+        format!("`{}` overflowed", op.symbol()),
+    )
 }
 
 fn float(op: BinaryOp, f: f64) -> Result<Value, EvalError> {
-    Number::from_f64(f).map(Value::Number).ok_or_else(|| overflow(op))
+    Number::from_f64(f)
+        .map(Value::Number)
+        .ok_or_else(|| overflow(op))
 }
 
 /// Applies a non-short-circuit binary operator.
@@ -78,7 +95,9 @@ pub fn binary(op: BinaryOp, a: &Value, b: &Value) -> Result<Value, EvalError> {
         }
         Add => match (a, b) {
             (Value::String(x), Value::String(y)) => Ok(Value::String(format!("{x}{y}"))),
-            (Value::Array(x), Value::Array(y)) => Ok(Value::Array(x.iter().chain(y).cloned().collect())),
+            (Value::Array(x), Value::Array(y)) => {
+                Ok(Value::Array(x.iter().chain(y).cloned().collect()))
+            }
             (Value::Object(x), Value::Object(y)) => {
                 let mut merged = x.clone();
                 merged.extend(y.iter().map(|(k, v)| (k.clone(), v.clone())));
@@ -91,14 +110,22 @@ pub fn binary(op: BinaryOp, a: &Value, b: &Value) -> Result<Value, EvalError> {
             (Value::Number(x), Value::Number(y)) => arithmetic(op, x, y),
             _ => Err(type_error(op, a, b)),
         },
-        Coalesce | And | Or => Err(EvalError::new(EvalErrorKind::Type, "internal: short-circuit operator")),
+        Coalesce | And | Or => Err(EvalError::new(
+            EvalErrorKind::Type,
+            "internal: short-circuit operator",
+        )),
     }
 }
 
 fn arithmetic(op: BinaryOp, x: &Number, y: &Number) -> Result<Value, EvalError> {
     use BinaryOp::*;
     if let (Some(a), Some(b)) = (x.as_i64(), y.as_i64()) {
-        let zero = || EvalError::new(EvalErrorKind::Arithmetic, format!("`{}` by zero", op.symbol()));
+        let zero = || {
+            EvalError::new(
+                EvalErrorKind::Arithmetic,
+                format!("`{}` by zero", op.symbol()),
+            )
+        };
         let result = match op {
             Add => a.checked_add(b),
             Sub => a.checked_sub(b),
@@ -116,9 +143,15 @@ fn arithmetic(op: BinaryOp, x: &Number, y: &Number) -> Result<Value, EvalError> 
             return Ok(Value::from(r));
         }
     }
-    let (a, b) = (x.as_f64().unwrap_or(f64::NAN), y.as_f64().unwrap_or(f64::NAN));
+    let (a, b) = (
+        x.as_f64().unwrap_or(f64::NAN),
+        y.as_f64().unwrap_or(f64::NAN),
+    );
     if matches!(op, Div | Rem) && b == 0.0 {
-        return Err(EvalError::new(EvalErrorKind::Arithmetic, format!("`{}` by zero", op.symbol())));
+        return Err(EvalError::new(
+            EvalErrorKind::Arithmetic,
+            format!("`{}` by zero", op.symbol()),
+        ));
     }
     float(
         op,
@@ -139,7 +172,10 @@ pub fn negate(v: &Value) -> Result<Value, EvalError> {
             Some(i) => Ok(Value::from(i)),
             None => float(BinaryOp::Sub, -n.as_f64().unwrap_or(f64::NAN)),
         },
-        other => Err(EvalError::new(EvalErrorKind::Type, format!("cannot negate {}", type_name(other)))),
+        other => Err(EvalError::new(
+            EvalErrorKind::Type,
+            format!("cannot negate {}", type_name(other)),
+        )),
     }
 }
 
@@ -149,7 +185,10 @@ pub fn condition(v: &Value, what: &str) -> Result<bool, EvalError> {
     match v {
         Value::Bool(b) => Ok(*b),
         Value::Null => Ok(false),
-        other => Err(EvalError::new(EvalErrorKind::Type, format!("{what} must be a bool, got {}", type_name(other)))),
+        other => Err(EvalError::new(
+            EvalErrorKind::Type,
+            format!("{what} must be a bool, got {}", type_name(other)),
+        )),
     }
 }
 
@@ -174,11 +213,20 @@ mod tests {
         assert_eq!(ok(Div, json!(6), json!(3)), json!(2));
         assert_eq!(ok(Div, json!(7), json!(2)), json!(3.5));
         assert_eq!(ok(Rem, json!(-7), json!(3)), json!(-1));
-        assert_eq!(ok(Mul, json!(i64::MAX), json!(2)), json!(1.8446744073709552e19));
-        assert_eq!(ok(Sub, json!(i64::MIN), json!(1)), json!(-9.223372036854776e18));
+        assert_eq!(
+            ok(Mul, json!(i64::MAX), json!(2)),
+            json!(1.8446744073709552e19)
+        );
+        assert_eq!(
+            ok(Sub, json!(i64::MIN), json!(1)),
+            json!(-9.223372036854776e18)
+        );
         assert_eq!(kind(Div, json!(1), json!(0)), EvalErrorKind::Arithmetic);
         assert_eq!(kind(Rem, json!(1.5), json!(0.0)), EvalErrorKind::Arithmetic);
-        assert_eq!(kind(Mul, json!(1e308), json!(10)), EvalErrorKind::Arithmetic);
+        assert_eq!(
+            kind(Mul, json!(1e308), json!(10)),
+            EvalErrorKind::Arithmetic
+        );
         assert_eq!(kind(Sub, json!("a"), json!(1)), EvalErrorKind::Type);
     }
 
@@ -186,7 +234,10 @@ mod tests {
     fn plus_joins_concatenates_and_merges() {
         assert_eq!(ok(Add, json!("a"), json!("é")), json!("aé"));
         assert_eq!(ok(Add, json!([1]), json!([2])), json!([1, 2]));
-        assert_eq!(ok(Add, json!({"a": 1, "b": 1}), json!({"b": 2})), json!({"a": 1, "b": 2}));
+        assert_eq!(
+            ok(Add, json!({"a": 1, "b": 1}), json!({"b": 2})),
+            json!({"a": 1, "b": 2})
+        );
         let e = binary(Add, &json!("n"), &json!(1)).expect_err("type error");
         assert!(e.message.contains("string(…)"), "{}", e.message);
         assert_eq!(kind(Add, json!(null), json!(1)), EvalErrorKind::Type);
@@ -207,7 +258,10 @@ mod tests {
     #[test]
     fn negation_and_conditions() {
         assert_eq!(negate(&json!(5)).ok(), Some(json!(-5)));
-        assert_eq!(negate(&json!(i64::MIN)).ok(), Some(json!(9.223372036854776e18)));
+        assert_eq!(
+            negate(&json!(i64::MIN)).ok(),
+            Some(json!(9.223372036854776e18))
+        );
         assert!(negate(&json!("x")).is_err());
         assert_eq!(condition(&json!(null), "x").ok(), Some(false));
         assert!(condition(&json!(1), "x").is_err());

@@ -14,12 +14,18 @@ pub struct Scope<'p> {
 impl<'p> Scope<'p> {
     /// An empty root scope.
     pub fn new() -> Self {
-        Scope { vars: HashMap::new(), parent: None }
+        Scope {
+            vars: HashMap::new(),
+            parent: None,
+        }
     }
 
     /// A scope whose lookups fall back to `parent`.
     pub fn child(parent: &'p Scope<'p>) -> Self {
-        Scope { vars: HashMap::new(), parent: Some(parent) }
+        Scope {
+            vars: HashMap::new(),
+            parent: Some(parent),
+        }
     }
 
     /// Binds `name` (replacing an earlier binding in this scope).

@@ -350,7 +350,10 @@ pub enum OnError {
     Continue,
 }
 
-/// A `for_each` fan-out.
+/// A `for_each` fan-out. The loop variable is bound per item in the step's call, `when`,
+/// `idempotency_key`, `expect` and `compensate` (not in `list`); under `for_each`, the step's
+/// own name in `expect` means the current item's result, and the step's output is the list of
+/// item outputs in list order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ForEach {
     /// The loop variable, readable in the step's call and options.

@@ -15,6 +15,9 @@ pub struct Builder {
     pub diagnostics: Vec<Diagnostic>,
 }
 
+/// How deep an expression tree may be (operators, field accesses, nesting).
+pub const MAX_EXPR_DEPTH: usize = 200;
+
 /// The grammar guarantees the shape the builder walks; a mismatch is a bug reported as a
 /// diagnostic rather than a panic.
 type Built<T> = Option<T>;
@@ -22,28 +25,43 @@ type Built<T> = Option<T>;
 impl Builder {
     /// A builder for an item that starts at byte `offset` of `file`.
     pub fn new(file: FileId, offset: usize) -> Self {
-        Builder { file, offset, diagnostics: Vec::new() }
+        Builder {
+            file,
+            offset,
+            diagnostics: Vec::new(),
+        }
     }
 
+    /// The pair's span without the trailing whitespace and comments pest may include.
     fn span(&self, pair: &Pair<Rule>) -> Span {
         let s = pair.as_span();
-        Span::new(s.start() + self.offset, s.end() + self.offset)
+        let len = trimmed_len(pair.as_str());
+        Span::new(s.start() + self.offset, s.start() + len + self.offset)
     }
 
     fn error(&mut self, code: Code, span: Span, message: impl Into<String>, label: &str) {
-        self.diagnostics.push(Diagnostic::error(code, self.file, span, message).with_label(label));
+        self.diagnostics
+            .push(Diagnostic::error(code, self.file, span, message).with_label(label));
     }
 
     fn next<'i>(&mut self, pairs: &mut Pairs<'i, Rule>, parent: Span) -> Built<Pair<'i, Rule>> {
         let next = pairs.next();
         if next.is_none() {
-            self.error(Code::Syntax, parent, "internal parser error: unexpected tree shape", "here");
+            self.error(
+                Code::Syntax,
+                parent,
+                "internal parser error: unexpected tree shape",
+                "here",
+            );
         }
         next
     }
 
     fn ident(&self, pair: &Pair<Rule>) -> Ident {
-        Ident { name: pair.as_str().to_string(), span: self.span(pair) }
+        Ident {
+            name: pair.as_str().to_string(),
+            span: self.span(pair),
+        }
     }
 
     /// The top-level item of a successful `item_at` parse.
@@ -95,16 +113,29 @@ impl Builder {
                             continue;
                         }
                     };
-                    ConnectionOption::RateLimit { count, per: Spanned { node: period, span: per_span } }
+                    ConnectionOption::RateLimit {
+                        count,
+                        per: Spanned {
+                            node: period,
+                            span: per_span,
+                        },
+                    }
                 }
                 Rule::timeout => ConnectionOption::Timeout(self.timeout(opt)?),
                 Rule::retry => ConnectionOption::Retry(self.retry(opt)?),
                 Rule::unknown_opt => ConnectionOption::Unknown(self.unknown(opt)?),
                 _ => continue,
             };
-            options.push(Spanned { node, span: opt_span });
+            options.push(Spanned {
+                node,
+                span: opt_span,
+            });
         }
-        Some(Connection { name, options, span })
+        Some(Connection {
+            name,
+            options,
+            span,
+        })
     }
 
     fn auth(&mut self, pair: Pair<Rule>) -> Built<Auth> {
@@ -112,12 +143,17 @@ impl Builder {
         let form = self.next(&mut pair.into_inner(), span)?;
         let form_span = self.span(&form);
         match form.as_rule() {
-            Rule::auth_bearer => Some(Auth::Bearer { token: self.only_expr(form)? }),
+            Rule::auth_bearer => Some(Auth::Bearer {
+                token: self.only_expr(form)?,
+            }),
             Rule::auth_basic => {
                 let mut parts = form.into_inner();
                 let user = self.next(&mut parts, form_span)?;
                 let password = self.next(&mut parts, form_span)?;
-                Some(Auth::Basic { user: self.expr(user)?, password: self.expr(password)? })
+                Some(Auth::Basic {
+                    user: self.expr(user)?,
+                    password: self.expr(password)?,
+                })
             }
             _ => {
                 let mut parts = form.into_inner();
@@ -130,7 +166,10 @@ impl Builder {
                     let name = self.next(&mut fp, field_span)?;
                     let name = self.ident(&name);
                     let value = self.next(&mut fp, field_span)?;
-                    fields.push(AuthField { name, value: self.expr(value)? });
+                    fields.push(AuthField {
+                        name,
+                        value: self.expr(value)?,
+                    });
                 }
                 match kind.name.as_str() {
                     "api_key" => Some(Auth::ApiKey { fields }),
@@ -139,7 +178,13 @@ impl Builder {
                     other => {
                         let hint = crate::diagnostic::did_you_mean(
                             other,
-                            ["bearer", "basic", "api_key", "oauth2_client_credentials", "oauth2_refresh_token"],
+                            [
+                                "bearer",
+                                "basic",
+                                "api_key",
+                                "oauth2_client_credentials",
+                                "oauth2_refresh_token",
+                            ],
                         );
                         let mut d = Diagnostic::error(
                             Code::InvalidOptionValue,
@@ -167,7 +212,12 @@ impl Builder {
         let body = self.expr(body)?;
         let mut idents = parts.iter().map(|p| self.ident(p));
         let name = idents.next()?;
-        Some(Mapping { name, params: idents.collect(), body, span })
+        Some(Mapping {
+            name,
+            params: idents.collect(),
+            body,
+            span,
+        })
     }
 
     // -----------------------------------------------------------------------------------------
@@ -212,7 +262,10 @@ impl Builder {
                 Rule::unknown_opt => WorkflowItem::Unknown(self.unknown(item)?),
                 _ => continue,
             };
-            items.push(Spanned { node, span: item_span });
+            items.push(Spanned {
+                node,
+                span: item_span,
+            });
         }
         Some(Workflow { name, items, span })
     }
@@ -234,7 +287,13 @@ impl Builder {
                     _ => default = Some(self.expr(rest)?),
                 }
             }
-            fields.push(InputField { name, ty, optional, default, span });
+            fields.push(InputField {
+                name,
+                ty,
+                optional,
+                default,
+                span,
+            });
         }
         Some(fields)
     }
@@ -260,7 +319,10 @@ impl Builder {
                 };
                 options.push(Spanned { node, span: s });
             }
-            Some(Trigger::Cron(CronTrigger { schedule: head, options }))
+            Some(Trigger::Cron(CronTrigger {
+                schedule: head,
+                options,
+            }))
         } else {
             let mut options = Vec::new();
             for opt in parts {
@@ -283,7 +345,10 @@ impl Builder {
                 };
                 options.push(Spanned { node, span: s });
             }
-            Some(Trigger::Webhook(WebhookTrigger { path: head, options }))
+            Some(Trigger::Webhook(WebhookTrigger {
+                path: head,
+                options,
+            }))
         }
     }
 
@@ -341,7 +406,12 @@ impl Builder {
             Some(opts) => self.step_options(opts)?,
             None => Vec::new(),
         };
-        Some(Step { name, call, options, span })
+        Some(Step {
+            name,
+            call,
+            options,
+            span,
+        })
     }
 
     /// A step's (or compensation's) right-hand side, which must be a call.
@@ -365,14 +435,19 @@ impl Builder {
         for opt in pair.into_inner() {
             let s = self.span(&opt);
             let node = match opt.as_rule() {
-                Rule::after => StepOption::After(opt.into_inner().map(|p| self.ident(&p)).collect()),
+                Rule::after => {
+                    StepOption::After(opt.into_inner().map(|p| self.ident(&p)).collect())
+                }
                 Rule::when => StepOption::When(self.only_expr(opt)?),
                 Rule::for_each => {
                     let mut parts = opt.into_inner();
                     let var = self.next(&mut parts, s)?;
                     let var = self.ident(&var);
                     let list = self.next(&mut parts, s)?;
-                    StepOption::ForEach { var, list: self.expr(list)? }
+                    StepOption::ForEach {
+                        var,
+                        list: self.expr(list)?,
+                    }
                 }
                 Rule::concurrency => {
                     let c = self.next(&mut opt.into_inner(), s)?;
@@ -416,12 +491,14 @@ impl Builder {
                     let mut classes = Vec::new();
                     for class in opt.into_inner() {
                         let cs = self.span(&class);
-                        let Some(tok) = class.into_inner().next() else { continue };
+                        let Some(tok) = class.into_inner().next() else {
+                            continue;
+                        };
                         let text = tok.as_str();
                         let node = match tok.as_rule() {
-                            Rule::status_range => {
-                                ErrorClassLit::Range(text.as_bytes().first().map_or(0, |b| b - b'0'))
-                            }
+                            Rule::status_range => ErrorClassLit::Range(
+                                text.as_bytes().first().map_or(0, |b| b - b'0'),
+                            ),
                             Rule::int_lit => match text.parse::<u16>() {
                                 Ok(status) => ErrorClassLit::Status(status),
                                 Err(_) => ErrorClassLit::Status(u16::MAX),
@@ -461,7 +538,10 @@ impl Builder {
                         ("max", Rule::duration) => max = self.duration_lit(value),
                         ("factor", Rule::number) => {
                             let f = value.as_str().parse::<f64>().unwrap_or(f64::NAN);
-                            factor = Some(Spanned { node: f, span: value_span });
+                            factor = Some(Spanned {
+                                node: f,
+                                span: value_span,
+                            });
                         }
                         ("initial" | "max", _) => self.error(
                             Code::TypeMismatch,
@@ -476,7 +556,10 @@ impl Builder {
                             "expected a number such as `2`",
                         ),
                         (other, _) => {
-                            let hint = crate::diagnostic::did_you_mean(other, ["initial", "factor", "max"]);
+                            let hint = crate::diagnostic::did_you_mean(
+                                other,
+                                ["initial", "factor", "max"],
+                            );
                             let mut d = Diagnostic::error(
                                 Code::UnknownArgument,
                                 self.file,
@@ -486,13 +569,19 @@ impl Builder {
                             .with_label("unknown argument");
                             d = d.with_hint(match hint {
                                 Some(h) => format!("did you mean `{h}`?"),
-                                None => "its arguments are `initial`, `factor` and `max`".to_string(),
+                                None => {
+                                    "its arguments are `initial`, `factor` and `max`".to_string()
+                                }
                             });
                             self.diagnostics.push(d);
                         }
                     }
                 }
-                Some(Backoff::Exponential { initial, factor, max })
+                Some(Backoff::Exponential {
+                    initial,
+                    factor,
+                    max,
+                })
             }
             _ => {
                 let name = self.next(&mut form.into_inner(), form_span)?;
@@ -534,7 +623,12 @@ impl Builder {
         let node = match pair.as_str().parse::<u64>() {
             Ok(n) => n,
             Err(_) => {
-                self.error(Code::InvalidNumber, span, "this count is too large", "does not fit in 64 bits");
+                self.error(
+                    Code::InvalidNumber,
+                    span,
+                    "this count is too large",
+                    "does not fit in 64 bits",
+                );
                 u64::MAX
             }
         };
@@ -559,7 +653,9 @@ impl Builder {
                         format!("invalid duration `{token}`: unknown unit `{unit}`"),
                     )
                     .with_label("not a duration")
-                    .with_hint("durations are a whole number and a unit: `250ms`, `30s`, `5m`, `2h`, `7d`"),
+                    .with_hint(
+                        "durations are a whole number and a unit: `250ms`, `30s`, `5m`, `2h`, `7d`",
+                    ),
                 );
                 None
             }
@@ -612,6 +708,25 @@ impl Builder {
     // -----------------------------------------------------------------------------------------
     // Expressions
 
+    /// Refuses expression trees deeper than [`MAX_EXPR_DEPTH`]: long operator chains build deep
+    /// trees, and every later walk of the tree (even dropping it) recurses through them.
+    fn guard_depth(&mut self, e: &Expr) -> Built<()> {
+        if depth(e, MAX_EXPR_DEPTH) <= MAX_EXPR_DEPTH {
+            return Some(());
+        }
+        self.diagnostics.push(
+            Diagnostic::error(
+                Code::Syntax,
+                self.file,
+                e.span,
+                format!("this expression is more than {MAX_EXPR_DEPTH} operations deep"),
+            )
+            .with_label("too deep")
+            .with_hint("split it into several steps or mappings"),
+        );
+        None
+    }
+
     /// Builds an expression from an `expr` (or any expression-level) pair.
     pub fn expr(&mut self, pair: Pair<Rule>) -> Built<Expr> {
         let span = self.span(&pair);
@@ -631,7 +746,10 @@ impl Builder {
                 let a = self.next(&mut parts, span)?;
                 let b = self.next(&mut parts, span)?;
                 let (c, a, b) = (self.expr(c)?, self.expr(a)?, self.expr(b)?);
-                Some(Expr { kind: ExprKind::If(Box::new(c), Box::new(a), Box::new(b)), span })
+                Some(Expr {
+                    kind: ExprKind::If(Box::new(c), Box::new(a), Box::new(b)),
+                    span,
+                })
             }
             Rule::lambda => {
                 let mut parts = pair.into_inner();
@@ -639,7 +757,10 @@ impl Builder {
                 let params = params.into_inner().map(|p| self.ident(&p)).collect();
                 let body = self.next(&mut parts, span)?;
                 let body = self.expr(body)?;
-                Some(Expr { kind: ExprKind::Lambda(params, Box::new(body)), span })
+                Some(Expr {
+                    kind: ExprKind::Lambda(params, Box::new(body)),
+                    span,
+                })
             }
             Rule::binary => self.binary(pair),
             Rule::postfix_expr => self.postfix(pair),
@@ -672,13 +793,26 @@ impl Builder {
                 (Rule::neg, ExprKind::Number(n)) => {
                     let negated = negate(n);
                     match negated {
-                        Some(n) => Expr { kind: ExprKind::Number(n), span },
-                        None => Expr { kind: ExprKind::Unary(UnaryOp::Neg, Box::new(e)), span },
+                        Some(n) => Expr {
+                            kind: ExprKind::Number(n),
+                            span,
+                        },
+                        None => Expr {
+                            kind: ExprKind::Unary(UnaryOp::Neg, Box::new(e)),
+                            span,
+                        },
                     }
                 }
-                (Rule::neg, _) => Expr { kind: ExprKind::Unary(UnaryOp::Neg, Box::new(e)), span },
-                _ => Expr { kind: ExprKind::Unary(UnaryOp::Not, Box::new(e)), span },
+                (Rule::neg, _) => Expr {
+                    kind: ExprKind::Unary(UnaryOp::Neg, Box::new(e)),
+                    span,
+                },
+                _ => Expr {
+                    kind: ExprKind::Unary(UnaryOp::Not, Box::new(e)),
+                    span,
+                },
             };
+            self.guard_depth(&e)?;
         }
         Some(e)
     }
@@ -699,7 +833,11 @@ impl Builder {
                 }
             }
             let span = lhs.span.to(rhs.span);
-            lhs = Expr { kind: ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)), span };
+            lhs = Expr {
+                kind: ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)),
+                span,
+            };
+            self.guard_depth(&lhs)?;
         }
         Some(lhs)
     }
@@ -715,14 +853,21 @@ impl Builder {
             e = match post.as_rule() {
                 Rule::field => {
                     let name = self.next(&mut post.into_inner(), post_span)?;
-                    Expr { kind: ExprKind::Field(Box::new(e), self.ident(&name)), span: whole }
+                    Expr {
+                        kind: ExprKind::Field(Box::new(e), self.ident(&name)),
+                        span: whole,
+                    }
                 }
                 _ => {
                     let index = self.next(&mut post.into_inner(), post_span)?;
                     let index = self.expr(index)?;
-                    Expr { kind: ExprKind::Index(Box::new(e), Box::new(index)), span: whole }
+                    Expr {
+                        kind: ExprKind::Index(Box::new(e), Box::new(index)),
+                        span: whole,
+                    }
                 }
             };
+            self.guard_depth(&e)?;
         }
         Some(e)
     }
@@ -734,7 +879,12 @@ impl Builder {
             Rule::number => match literal::number(pair.as_str()) {
                 Some(n) => ExprKind::Number(n),
                 None => {
-                    self.error(Code::InvalidNumber, span, format!("invalid number `{}`", pair.as_str()), "here");
+                    self.error(
+                        Code::InvalidNumber,
+                        span,
+                        format!("invalid number `{}`", pair.as_str()),
+                        "here",
+                    );
                     return None;
                 }
             },
@@ -768,7 +918,11 @@ impl Builder {
                         key.as_str().to_string()
                     };
                     let value = self.next(&mut parts, entry_span)?;
-                    entries.push(ObjectEntry { key, key_span, value: self.expr(value)? });
+                    entries.push(ObjectEntry {
+                        key,
+                        key_span,
+                        value: self.expr(value)?,
+                    });
                 }
                 ExprKind::Object(entries)
             }
@@ -806,7 +960,10 @@ impl Builder {
                     .with_hint("put positional arguments first"),
                 );
             }
-            args.push(Arg { name, value: self.expr(value)? });
+            args.push(Arg {
+                name,
+                value: self.expr(value)?,
+            });
         }
         Some(Call { path, args, span })
     }
@@ -848,6 +1005,74 @@ impl Builder {
         }
         Some(parts)
     }
+}
+
+/// The length of `text` without trailing whitespace and `//` comments.
+fn trimmed_len(text: &str) -> usize {
+    let mut end = text.trim_end().len();
+    loop {
+        let line_start = text[..end].rfind('\n').map_or(0, |i| i + 1);
+        match comment_start(&text[line_start..end]) {
+            Some(i) => end = text[..line_start + i].trim_end().len(),
+            None => return end,
+        }
+    }
+}
+
+/// Where a `//` comment starts in one line, outside string literals.
+fn comment_start(line: &str) -> Option<usize> {
+    let (mut in_string, mut escaped) = (false, false);
+    let bytes = line.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            _ if escaped => escaped = false,
+            b'\\' if in_string => escaped = true,
+            b'"' => in_string = !in_string,
+            b'/' if !in_string && bytes.get(i + 1) == Some(&b'/') => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The depth of an expression tree, counting no further than `limit`.
+fn depth(e: &Expr, limit: usize) -> usize {
+    if limit == 0 {
+        return 1;
+    }
+    let below = match &e.kind {
+        ExprKind::Field(b, _) | ExprKind::Unary(_, b) | ExprKind::Lambda(_, b) => {
+            depth(b, limit - 1)
+        }
+        ExprKind::Index(a, b) | ExprKind::Binary(_, a, b) => {
+            depth(a, limit - 1).max(depth(b, limit - 1))
+        }
+        ExprKind::If(a, b, c) => depth(a, limit - 1)
+            .max(depth(b, limit - 1))
+            .max(depth(c, limit - 1)),
+        ExprKind::Array(items) => items.iter().map(|i| depth(i, limit - 1)).max().unwrap_or(0),
+        ExprKind::Object(entries) => entries
+            .iter()
+            .map(|en| depth(&en.value, limit - 1))
+            .max()
+            .unwrap_or(0),
+        ExprKind::Call(c) => c
+            .args
+            .iter()
+            .map(|a| depth(&a.value, limit - 1))
+            .max()
+            .unwrap_or(0),
+        ExprKind::String(parts) => parts
+            .iter()
+            .map(|p| match p {
+                StringPart::Interp(e) => depth(e, limit - 1),
+                StringPart::Text(_) => 0,
+            })
+            .max()
+            .unwrap_or(0),
+        _ => 0,
+    };
+    below + 1
 }
 
 fn negate(n: &serde_json::Number) -> Option<serde_json::Number> {

@@ -23,7 +23,9 @@ pub enum DurationError {
 
 /// Parses `250ms`, `30s`, `5m`, `2h`, `7d` into milliseconds.
 pub fn duration_millis(token: &str) -> Result<u64, DurationError> {
-    let split = token.find(|c: char| !c.is_ascii_digit()).unwrap_or(token.len());
+    let split = token
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(token.len());
     let (digits, unit) = token.split_at(split);
     let factor = unit_millis(unit).ok_or_else(|| DurationError::Unit(unit.to_string()))?;
     let value: u64 = digits.parse().map_err(|_| DurationError::Overflow)?;
@@ -73,9 +75,18 @@ mod tests {
         assert_eq!(duration_millis("5m"), Ok(300_000));
         assert_eq!(duration_millis("2h"), Ok(7_200_000));
         assert_eq!(duration_millis("7d"), Ok(604_800_000));
-        assert_eq!(duration_millis("30sec"), Err(DurationError::Unit("sec".into())));
-        assert_eq!(duration_millis("99999999999999999999d"), Err(DurationError::Overflow));
-        assert_eq!(duration_millis("999999999999999999d"), Err(DurationError::Overflow));
+        assert_eq!(
+            duration_millis("30sec"),
+            Err(DurationError::Unit("sec".into()))
+        );
+        assert_eq!(
+            duration_millis("99999999999999999999d"),
+            Err(DurationError::Overflow)
+        );
+        assert_eq!(
+            duration_millis("999999999999999999d"),
+            Err(DurationError::Overflow)
+        );
     }
 
     #[test]

@@ -8,7 +8,14 @@ use pest::error::{Error, ErrorVariant, InputLocation};
 use std::collections::BTreeSet;
 
 /// Characters that start an expression: when pest expected these, it expected an expression.
-const EXPRESSION_STARTS: &[&str] = &["(", "[", "\"", "!", "-", "true", "false", "null", "if"];
+const EXPRESSION_STARTS: &[&str] = &["(", "[", "{", "\"", "!", "-", "true", "false", "null", "if"];
+
+/// Tokens that would only continue what came before (operators, field access, identifier
+/// characters) or are trivia: never the fix a person is looking for, so never listed.
+const NOT_WORTH_LISTING: &[&str] = &[
+    "!=", "%", "&&", "*", "+", "-", "/", "<", "<=", "==", ">", ">=", "??", "||", ".", "[", "=>",
+    "//", "_", "xx", "${", "u{", "\\", "e", "E",
+];
 
 /// Builds the diagnostic for a parse of `text[offset..]` that failed with `err`.
 pub fn syntax_error(file: FileId, text: &str, offset: usize, err: &Error<Rule>) -> Diagnostic {
@@ -24,7 +31,11 @@ pub fn syntax_error(file: FileId, text: &str, offset: usize, err: &Error<Rule>) 
         true => format!("unexpected {found}"),
         false => format!("expected {}, found {found}", join_or(&expected)),
     };
-    let label = if found == "end of file" { "the file ends here" } else { "unexpected here" };
+    let label = if found == "end of file" {
+        "the file ends here"
+    } else {
+        "unexpected here"
+    };
     let mut d = Diagnostic::error(Code::Syntax, file, span, message).with_label(label);
     if found == "end of file" && expected.iter().any(|e| e == "`}`") {
         d = d.with_hint("a `{` is not closed");
@@ -47,7 +58,11 @@ fn found_token(text: &str, at: usize) -> (String, Span) {
         first.len_utf8()
     };
     let token = &rest[..len];
-    let shown = if token.chars().count() > 30 { "…" } else { token };
+    let shown = if token.chars().count() > 30 {
+        "…"
+    } else {
+        token
+    };
     (format!("`{shown}`"), Span::new(at, at + len))
 }
 
@@ -81,11 +96,20 @@ fn expected_list(err: &Error<Rule>) -> Vec<String> {
                 .into_iter()
                 .map(|t| t.to_string())
                 // Character ranges (`a..z`) and built-in rules are not tokens a person types.
-                .filter(|t| !t.is_empty() && t != "BUILTIN_RULE" && !(t.chars().count() == 4 && t.contains("..")))
+                .filter(|t| {
+                    !t.is_empty()
+                        && t != "BUILTIN_RULE"
+                        && !(t.chars().count() == 4 && t.contains(".."))
+                })
                 .collect()
         })
         .unwrap_or_default();
-    let expression = tokens.iter().filter(|t| EXPRESSION_STARTS.contains(&t.as_str())).count() >= 3;
+    // Only a string quote or a literal keyword proves pest wanted a new expression here; `(`, `[`,
+    // `-` and `{` also continue one.
+    let expression = tokens.iter().any(|t| t == "\"")
+        && tokens
+            .iter()
+            .any(|t| matches!(t.as_str(), "true" | "null" | "if"));
     if expression {
         out.insert((1, "an expression".to_string()));
     }
@@ -99,14 +123,22 @@ fn expected_list(err: &Error<Rule>) -> Vec<String> {
             _ if token.chars().all(|c| c.is_alphanumeric() || c == '_') => 3,
             _ => 2,
         };
-        // "xx" and the like are fragments of other tokens, not something to type.
-        if token == "xx" || token == "${" || token == "u{" || token == "\\" {
+        if token.trim().is_empty()
+            || token == "\u{FEFF}"
+            || NOT_WORTH_LISTING.contains(&token.as_str())
+        {
             continue;
         }
         out.insert((rank, format!("`{token}`")));
     }
     let mut list: Vec<String> = out.into_iter().map(|(_, s)| s).collect();
     list.dedup();
+    // A keyword already named inside a description ("`connection`, `mapping` or `workflow`").
+    let all = list.clone();
+    list.retain(|item| {
+        !all.iter()
+            .any(|other| other != item && other.contains(item.as_str()))
+    });
     if list.len() > 10 {
         list.truncate(9);
         list.push("…".to_string());

@@ -5,6 +5,7 @@
 //! `mapping` or `workflow`, so one broken workflow does not hide the rest of the file.
 
 mod build;
+pub use build::MAX_EXPR_DEPTH;
 mod literal;
 mod messages;
 
@@ -28,14 +29,16 @@ const CALL_LIMIT: usize = 50_000_000;
 /// Parses one file. Items with syntax errors are left out of the module; every error found is
 /// returned as a diagnostic.
 pub fn parse(file: FileId, text: &str) -> (Module, Vec<Diagnostic>) {
-    let mut module = Module { file, items: Vec::new() };
+    let mut module = Module {
+        file,
+        items: Vec::new(),
+    };
     let mut diagnostics = Vec::new();
     if let Some(d) = nesting_error(file, text) {
         diagnostics.push(d);
         return (module, diagnostics);
     }
     pest::set_call_limit(std::num::NonZeroUsize::new(CALL_LIMIT));
-    pest::set_error_detail(true);
     let mut pos = skip_trivia(text, 0);
     while pos < text.len() {
         let rest = &text[pos..];
@@ -54,6 +57,7 @@ pub fn parse(file: FileId, text: &str) -> (Module, Vec<Diagnostic>) {
                 pos = skip_trivia(text, end);
             }
             Err(err) => {
+                let err = detailed_error(rest).unwrap_or(err);
                 let d = messages::syntax_error(file, text, pos, &err);
                 let resume_from = d.span.end.max(pos + 1);
                 diagnostics.push(d);
@@ -62,6 +66,18 @@ pub fn parse(file: FileId, text: &str) -> (Module, Vec<Diagnostic>) {
         }
     }
     (module, diagnostics)
+}
+
+/// Re-parses a failing item with pest's error detail on, which lists the tokens it expected.
+/// Detail tracking slows every parse several times over, so it is on only here; the lock keeps
+/// one thread from turning it off while another is still reading it (pest's switch is global).
+fn detailed_error(rest: &str) -> Option<pest::error::Error<Rule>> {
+    static DETAIL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = DETAIL.lock().unwrap_or_else(|e| e.into_inner());
+    pest::set_error_detail(true);
+    let result = BraidParser::parse(Rule::item_at, rest).err();
+    pest::set_error_detail(false);
+    result
 }
 
 /// Skips whitespace and comments from `pos`.
@@ -88,12 +104,16 @@ fn next_item_start(text: &str, from: usize) -> usize {
         None => 0,
     };
     // The line holding the error cannot be where parsing resumes.
-    line_start = text[line_start..].find('\n').map_or(text.len(), |i| line_start + i + 1);
+    line_start = text[line_start..]
+        .find('\n')
+        .map_or(text.len(), |i| line_start + i + 1);
     while line_start < text.len() {
         let line = &text[line_start..];
         let trimmed = line.trim_start_matches([' ', '\t']);
         let starts_item = ["connection", "mapping", "workflow"].iter().any(|kw| {
-            trimmed.strip_prefix(kw).is_some_and(|after| after.starts_with([' ', '\t']))
+            trimmed
+                .strip_prefix(kw)
+                .is_some_and(|after| after.starts_with([' ', '\t']))
         });
         if starts_item {
             return line_start + (line.len() - trimmed.len());

@@ -4,6 +4,9 @@ use braid_dsl::catalog::ArgValue;
 use braid_dsl::eval::{EvalError, EvalErrorKind};
 use serde_json::{Map, Value};
 
+/// A lambda argument, as the evaluator passes it.
+pub type Lambda<'b> = dyn Fn(&[Value]) -> Result<Value, EvalError> + 'b;
+
 /// The arguments of one call.
 pub struct Args<'a, 'b> {
     name: &'a str,
@@ -36,7 +39,11 @@ impl<'a, 'b> Args<'a, 'b> {
     /// Checks the argument count is within `min..=max`.
     pub fn count(&self, min: usize, max: usize) -> Result<(), EvalError> {
         if self.args.len() < min || self.args.len() > max {
-            let expected = if min == max { min.to_string() } else { format!("{min} to {max}") };
+            let expected = if min == max {
+                min.to_string()
+            } else {
+                format!("{min} to {max}")
+            };
             return Err(self.error(
                 EvalErrorKind::Function,
                 format!("takes {expected} argument(s), got {}", self.args.len()),
@@ -54,7 +61,11 @@ impl<'a, 'b> Args<'a, 'b> {
     pub fn type_error(&self, i: usize, expected: &str, got: &Value) -> EvalError {
         self.error(
             EvalErrorKind::Type,
-            format!("argument {} must be {expected}, got {}", i + 1, type_name(got)),
+            format!(
+                "argument {} must be {expected}, got {}",
+                i + 1,
+                type_name(got)
+            ),
         )
     }
 
@@ -62,10 +73,14 @@ impl<'a, 'b> Args<'a, 'b> {
     pub fn value(&self, i: usize) -> Result<&Value, EvalError> {
         match self.args.get(i) {
             Some(ArgValue::Value(v)) => Ok(v),
-            Some(ArgValue::Lambda(_)) => {
-                Err(self.error(EvalErrorKind::Type, format!("argument {} must be a value, not a lambda", i + 1)))
-            }
-            None => Err(self.error(EvalErrorKind::Function, format!("missing argument {}", i + 1))),
+            Some(ArgValue::Lambda(_)) => Err(self.error(
+                EvalErrorKind::Type,
+                format!("argument {} must be a value, not a lambda", i + 1),
+            )),
+            None => Err(self.error(
+                EvalErrorKind::Function,
+                format!("missing argument {}", i + 1),
+            )),
         }
     }
 
@@ -103,11 +118,14 @@ impl<'a, 'b> Args<'a, 'b> {
     }
 
     /// Argument `i` as a lambda.
-    pub fn lambda(&self, i: usize) -> Result<&'a dyn Fn(&[Value]) -> Result<Value, EvalError>, EvalError> {
+    pub fn lambda(&self, i: usize) -> Result<&'a Lambda<'b>, EvalError> {
         match self.args.get(i) {
             Some(ArgValue::Lambda(f)) => Ok(*f),
             Some(ArgValue::Value(v)) => Err(self.type_error(i, "a lambda such as `x => x.id`", v)),
-            None => Err(self.error(EvalErrorKind::Function, format!("missing argument {}", i + 1))),
+            None => Err(self.error(
+                EvalErrorKind::Function,
+                format!("missing argument {}", i + 1),
+            )),
         }
     }
 

@@ -9,7 +9,9 @@ pub fn keys(a: &Args) -> Result<Value, EvalError> {
     a.count(1, 1)?;
     let mut keys: Vec<&String> = a.object(0)?.keys().collect();
     keys.sort();
-    Ok(Value::Array(keys.into_iter().map(|k| Value::String(k.clone())).collect()))
+    Ok(Value::Array(
+        keys.into_iter().map(|k| Value::String(k.clone())).collect(),
+    ))
 }
 
 /// `values(obj)`: values in key order.
@@ -18,7 +20,11 @@ pub fn values(a: &Args) -> Result<Value, EvalError> {
     let obj = a.object(0)?;
     let mut keys: Vec<&String> = obj.keys().collect();
     keys.sort();
-    Ok(Value::Array(keys.into_iter().filter_map(|k| obj.get(k).cloned()).collect()))
+    Ok(Value::Array(
+        keys.into_iter()
+            .filter_map(|k| obj.get(k).cloned())
+            .collect(),
+    ))
 }
 
 fn key_list(a: &Args, i: usize) -> Result<Vec<String>, EvalError> {
@@ -36,7 +42,11 @@ pub fn pick(a: &Args) -> Result<Value, EvalError> {
     a.count(2, 2)?;
     let obj = a.object(0)?;
     let keys = key_list(a, 1)?;
-    Ok(Value::Object(keys.into_iter().filter_map(|k| obj.get(&k).cloned().map(|v| (k, v))).collect()))
+    Ok(Value::Object(
+        keys.into_iter()
+            .filter_map(|k| obj.get(&k).cloned().map(|v| (k, v)))
+            .collect(),
+    ))
 }
 
 /// `omit(obj, keys)`: all but the listed keys.
@@ -67,7 +77,9 @@ pub fn merge(a: &Args) -> Result<Value, EvalError> {
 fn deep_merge(into: &mut Map<String, Value>, from: &Map<String, Value>) {
     for (k, v) in from {
         match (into.get_mut(k), v) {
-            (Some(Value::Object(existing)), Value::Object(incoming)) => deep_merge(existing, incoming),
+            (Some(Value::Object(existing)), Value::Object(incoming)) => {
+                deep_merge(existing, incoming)
+            }
             _ => {
                 into.insert(k.clone(), v.clone());
             }
@@ -79,7 +91,11 @@ fn deep_merge(into: &mut Map<String, Value>, from: &Map<String, Value>) {
 pub fn default(a: &Args) -> Result<Value, EvalError> {
     a.count(2, 2)?;
     let v = a.value(0)?;
-    Ok(if v.is_null() { a.value(1)?.clone() } else { v.clone() })
+    Ok(if v.is_null() {
+        a.value(1)?.clone()
+    } else {
+        v.clone()
+    })
 }
 
 /// `map(xs, x => …)`; `null` maps to `[]`.
@@ -87,7 +103,11 @@ pub fn map(a: &Args) -> Result<Value, EvalError> {
     a.count(2, 2)?;
     let f = a.lambda(1)?;
     let items = list_or_empty(a)?;
-    items.iter().map(|x| f(std::slice::from_ref(x))).collect::<Result<Vec<_>, _>>().map(Value::Array)
+    items
+        .iter()
+        .map(|x| f(std::slice::from_ref(x)))
+        .collect::<Result<Vec<_>, _>>()
+        .map(Value::Array)
 }
 
 /// `filter(xs, x => …)`: the lambda must give a bool (or null, counted as false).
@@ -102,7 +122,10 @@ pub fn filter(a: &Args) -> Result<Value, EvalError> {
             other => {
                 return Err(a.error(
                     EvalErrorKind::Type,
-                    format!("the lambda must give a bool, got {}", super::args::type_name(&other)),
+                    format!(
+                        "the lambda must give a bool, got {}",
+                        super::args::type_name(&other)
+                    ),
                 ))
             }
         }
@@ -120,8 +143,8 @@ fn list_or_empty<'v>(a: &'v Args) -> Result<&'v [Value], EvalError> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::*;
     use super::super::test_support::FixedHost;
+    use super::super::test_support::*;
     use braid_dsl::catalog::ArgValue;
     use braid_dsl::eval::EvalErrorKind::*;
     use serde_json::{json, Value};
@@ -131,8 +154,14 @@ mod tests {
         let o = json!({"b": 2, "a": 1, "c": null});
         assert_eq!(ok("keys", vec![o.clone()]), json!(["a", "b", "c"]));
         assert_eq!(ok("values", vec![o.clone()]), json!([1, 2, null]));
-        assert_eq!(ok("pick", vec![o.clone(), json!(["a", "zz"])]), json!({"a": 1}));
-        assert_eq!(ok("omit", vec![o.clone(), json!(["a", "c"])]), json!({"b": 2}));
+        assert_eq!(
+            ok("pick", vec![o.clone(), json!(["a", "zz"])]),
+            json!({"a": 1})
+        );
+        assert_eq!(
+            ok("omit", vec![o.clone(), json!(["a", "c"])]),
+            json!({"b": 2})
+        );
         assert_eq!(ok("keys", vec![json!({})]), json!([]));
         assert_eq!(err("keys", vec![json!([1])]), Type);
         assert_eq!(err("pick", vec![o, json!([1])]), Type);
@@ -140,7 +169,14 @@ mod tests {
 
     #[test]
     fn merge_is_deep_and_later_wins() {
-        let merged = ok("merge", vec![json!({"a": {"x": 1, "y": 1}, "b": 1}), json!({"a": {"y": 2}}), json!(null)]);
+        let merged = ok(
+            "merge",
+            vec![
+                json!({"a": {"x": 1, "y": 1}, "b": 1}),
+                json!({"a": {"y": 2}}),
+                json!(null),
+            ],
+        );
         assert_eq!(merged, json!({"a": {"x": 1, "y": 2}, "b": 1}));
         assert_eq!(err("merge", vec![json!({}), json!([1])]), Type);
     }
@@ -151,20 +187,42 @@ mod tests {
         assert_eq!(ok("default", vec![json!(false), json!(5)]), json!(false));
     }
 
-    fn with_lambda(name: &str, list: Value, f: &dyn Fn(&[Value]) -> Result<Value, braid_dsl::eval::EvalError>) -> Result<Value, braid_dsl::eval::EvalError> {
-        super::super::call(name, &[ArgValue::Value(list), ArgValue::Lambda(f)], &FixedHost)
+    fn with_lambda(
+        name: &str,
+        list: Value,
+        f: &dyn Fn(&[Value]) -> Result<Value, braid_dsl::eval::EvalError>,
+    ) -> Result<Value, braid_dsl::eval::EvalError> {
+        super::super::call(
+            name,
+            &[ArgValue::Value(list), ArgValue::Lambda(f)],
+            &FixedHost,
+        )
     }
 
     #[test]
     fn map_and_filter_call_the_lambda() {
         let double = |xs: &[Value]| Ok(json!(xs[0].as_i64().unwrap_or(0) * 2));
-        assert_eq!(with_lambda("map", json!([1, 2]), &double).unwrap(), json!([2, 4]));
+        assert_eq!(
+            with_lambda("map", json!([1, 2]), &double).unwrap(),
+            json!([2, 4])
+        );
         assert_eq!(with_lambda("map", json!(null), &double).unwrap(), json!([]));
         let big = |xs: &[Value]| Ok(json!(xs[0].as_i64().unwrap_or(0) > 1));
-        assert_eq!(with_lambda("filter", json!([1, 2, 3]), &big).unwrap(), json!([2, 3]));
+        assert_eq!(
+            with_lambda("filter", json!([1, 2, 3]), &big).unwrap(),
+            json!([2, 3])
+        );
         let not_bool = |_: &[Value]| Ok(json!(1));
-        assert_eq!(with_lambda("filter", json!([1]), &not_bool).unwrap_err().kind, Type);
+        assert_eq!(
+            with_lambda("filter", json!([1]), &not_bool)
+                .unwrap_err()
+                .kind,
+            Type
+        );
         assert_eq!(err("map", vec![json!([1]), json!(2)]), Type);
-        assert_eq!(with_lambda("map", json!("no"), &double).unwrap_err().kind, Type);
+        assert_eq!(
+            with_lambda("map", json!("no"), &double).unwrap_err().kind,
+            Type
+        );
     }
 }

@@ -10,9 +10,12 @@ pub fn number(a: &Args) -> Result<Value, EvalError> {
     match a.value(0)? {
         Value::Number(n) => Ok(Value::Number(n.clone())),
         Value::Bool(b) => Ok(Value::from(u8::from(*b))),
-        Value::String(s) => parse_number(s.trim())
-            .map(Value::Number)
-            .ok_or_else(|| a.error(EvalErrorKind::Function, format!("`{}` is not a number", clip(s)))),
+        Value::String(s) => parse_number(s.trim()).map(Value::Number).ok_or_else(|| {
+            a.error(
+                EvalErrorKind::Function,
+                format!("`{}` is not a number", clip(s)),
+            )
+        }),
         other => Err(a.type_error(0, "a number, numeric string or bool", other)),
     }
 }
@@ -37,8 +40,12 @@ pub fn int(a: &Args) -> Result<Value, EvalError> {
     a.count(1, 1)?;
     let v = a.value(0)?;
     let n = match v {
-        Value::String(s) => parse_number(s.trim())
-            .ok_or_else(|| a.error(EvalErrorKind::Function, format!("`{}` is not a number", clip(s))))?,
+        Value::String(s) => parse_number(s.trim()).ok_or_else(|| {
+            a.error(
+                EvalErrorKind::Function,
+                format!("`{}` is not a number", clip(s)),
+            )
+        })?,
         Value::Number(n) => n.clone(),
         Value::Bool(b) => return Ok(Value::from(u8::from(*b))),
         other => return Err(a.type_error(0, "a number, numeric string or bool", other)),
@@ -47,10 +54,13 @@ pub fn int(a: &Args) -> Result<Value, EvalError> {
         return Ok(Value::Number(n));
     }
     let f = n.as_f64().unwrap_or(f64::NAN).trunc();
-    if f >= -9.223_372_036_854_776e18 && f < 9.223_372_036_854_776e18 {
+    if (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&f) {
         Ok(Value::from(f as i64))
     } else {
-        Err(a.error(EvalErrorKind::Arithmetic, "the number is too large for an integer"))
+        Err(a.error(
+            EvalErrorKind::Arithmetic,
+            "the number is too large for an integer",
+        ))
     }
 }
 
@@ -99,8 +109,14 @@ mod tests {
     fn number_parses_strings_and_keeps_integers() {
         assert_eq!(ok("number", vec![json!("12.50")]), json!(12.5));
         assert_eq!(ok("number", vec![json!(" 42 ")]), json!(42));
-        assert_eq!(ok("number", vec![json!("-9223372036854775808")]), json!(i64::MIN));
-        assert_eq!(ok("number", vec![json!("18446744073709551615")]), json!(u64::MAX));
+        assert_eq!(
+            ok("number", vec![json!("-9223372036854775808")]),
+            json!(i64::MIN)
+        );
+        assert_eq!(
+            ok("number", vec![json!("18446744073709551615")]),
+            json!(u64::MAX)
+        );
         assert_eq!(ok("number", vec![json!(true)]), json!(1));
         assert_eq!(err("number", vec![json!("12,50")]), Function);
         assert_eq!(err("number", vec![json!("NaN")]), Function);
@@ -123,7 +139,15 @@ mod tests {
         assert_eq!(ok("string", vec![json!(null)]), json!("null"));
         assert_eq!(ok("string", vec![json!({"a": [1]})]), json!("{\"a\":[1]}"));
         assert_eq!(ok("string", vec![json!("é")]), json!("é"));
-        for falsy in [json!(null), json!(false), json!(0), json!(0.0), json!(""), json!([]), json!({})] {
+        for falsy in [
+            json!(null),
+            json!(false),
+            json!(0),
+            json!(0.0),
+            json!(""),
+            json!([]),
+            json!({}),
+        ] {
             assert_eq!(ok("bool", vec![falsy]), json!(false));
         }
         assert_eq!(ok("bool", vec![json!("false")]), json!(true));

@@ -36,15 +36,20 @@ pub fn base64_decode(a: &Args) -> Result<Value, EvalError> {
         .or_else(|_| URL_SAFE.decode(s))
         .or_else(|_| URL_SAFE_NO_PAD.decode(s.trim_end_matches('=')))
         .map_err(|_| a.error(EvalErrorKind::Function, "not valid base64"))?;
-    String::from_utf8(bytes)
-        .map(Value::String)
-        .map_err(|_| a.error(EvalErrorKind::Function, "the decoded bytes are not UTF-8 text"))
+    String::from_utf8(bytes).map(Value::String).map_err(|_| {
+        a.error(
+            EvalErrorKind::Function,
+            "the decoded bytes are not UTF-8 text",
+        )
+    })
 }
 
 /// `sha256(s)`: lower-case hex.
 pub fn sha256(a: &Args) -> Result<Value, EvalError> {
     a.count(1, 1)?;
-    Ok(Value::String(hex::encode(Sha256::digest(a.str(0)?.as_bytes()))))
+    Ok(Value::String(hex::encode(Sha256::digest(
+        a.str(0)?.as_bytes(),
+    ))))
 }
 
 /// `hmac_sha256(key, message)`: lower-case hex.
@@ -74,9 +79,18 @@ mod tests {
 
     #[test]
     fn base64_both_alphabets() {
-        assert_eq!(ok("base64_encode", vec![json!("héllo?>")]), json!("aMOpbGxvPz4="));
-        assert_eq!(ok("base64_decode", vec![json!("aMOpbGxvPz4=")]), json!("héllo?>"));
-        assert_eq!(ok("base64_decode", vec![json!("aMOpbGxvPz4")]), json!("héllo?>"));
+        assert_eq!(
+            ok("base64_encode", vec![json!("héllo?>")]),
+            json!("aMOpbGxvPz4=")
+        );
+        assert_eq!(
+            ok("base64_decode", vec![json!("aMOpbGxvPz4=")]),
+            json!("héllo?>")
+        );
+        assert_eq!(
+            ok("base64_decode", vec![json!("aMOpbGxvPz4")]),
+            json!("héllo?>")
+        );
         assert_eq!(ok("base64_encode", vec![json!("")]), json!(""));
         assert_eq!(err("base64_decode", vec![json!("***")]), Function);
         assert_eq!(err("base64_decode", vec![json!("/w==")]), Function); // 0xFF is not UTF-8
@@ -90,7 +104,10 @@ mod tests {
         );
         // RFC 4231, test case 2.
         assert_eq!(
-            ok("hmac_sha256", vec![json!("Jefe"), json!("what do ya want for nothing?")]),
+            ok(
+                "hmac_sha256",
+                vec![json!("Jefe"), json!("what do ya want for nothing?")]
+            ),
             json!("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
         );
         assert_eq!(err("sha256", vec![json!(1)]), Type);

@@ -51,10 +51,15 @@ pub fn call(name: &str, args: &[ArgValue<'_>], host: &dyn Host) -> Result<Value,
         "sha256" => encoding::sha256(&a),
         "hmac_sha256" => encoding::hmac_sha256(&a),
         "uuid" => a.count(0, 0).map(|_| Value::String(host.uuid())),
-        "now" => a.count(0, 0).map(|_| Value::String(time::rfc3339(host.now()))),
+        "now" => a
+            .count(0, 0)
+            .map(|_| Value::String(time::rfc3339(host.now()))),
         "format_time" => time::format_time(&a),
         "parse_time" => time::parse_time(&a),
-        _ => Err(EvalError::new(EvalErrorKind::Function, format!("unknown function `{name}`"))),
+        _ => Err(EvalError::new(
+            EvalErrorKind::Function,
+            format!("unknown function `{name}`"),
+        )),
     }
 }
 
@@ -74,7 +79,9 @@ pub(crate) mod test_support {
             None
         }
         fn now(&self) -> DateTime<Utc> {
-            Utc.with_ymd_and_hms(2026, 3, 29, 1, 30, 0).single().unwrap_or(DateTime::UNIX_EPOCH)
+            Utc.with_ymd_and_hms(2026, 3, 29, 1, 30, 0)
+                .single()
+                .unwrap_or(DateTime::UNIX_EPOCH)
         }
         fn uuid(&self) -> String {
             "6f1c0d6e-8b9a-4f2e-9d3c-1a2b3c4d5e6f".into()
@@ -109,7 +116,13 @@ mod tests {
     #[test]
     fn now_and_uuid_come_from_the_host() {
         assert_eq!(ok("now", vec![]), json!("2026-03-29T01:30:00Z"));
-        assert_eq!(ok("uuid", vec![]), json!("6f1c0d6e-8b9a-4f2e-9d3c-1a2b3c4d5e6f"));
-        assert_eq!(err("now", vec![json!(1)]), braid_dsl::eval::EvalErrorKind::Function);
+        assert_eq!(
+            ok("uuid", vec![]),
+            json!("6f1c0d6e-8b9a-4f2e-9d3c-1a2b3c4d5e6f")
+        );
+        assert_eq!(
+            err("now", vec![json!(1)]),
+            braid_dsl::eval::EvalErrorKind::Function
+        );
     }
 }

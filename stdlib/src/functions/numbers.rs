@@ -12,7 +12,11 @@ fn numbers<'v>(a: &'v Args, values: Vec<&'v Value>) -> Result<Vec<&'v Number>, E
             Value::Number(n) => Ok(n),
             other => Err(a.error(
                 EvalErrorKind::Type,
-                format!("item {} must be a number, got {}", i + 1, super::args::type_name(other)),
+                format!(
+                    "item {} must be a number, got {}",
+                    i + 1,
+                    super::args::type_name(other)
+                ),
             )),
         })
         .collect()
@@ -87,7 +91,12 @@ pub fn round(a: &Args) -> Result<Value, EvalError> {
         None => 0,
         Some(Value::Number(d)) => match d.as_u64() {
             Some(d) if d <= 15 => d as i32,
-            _ => return Err(a.error(EvalErrorKind::Function, "digits must be a whole number from 0 to 15")),
+            _ => {
+                return Err(a.error(
+                    EvalErrorKind::Function,
+                    "digits must be a whole number from 0 to 15",
+                ))
+            }
         },
         Some(other) => return Err(a.type_error(1, "a number of digits", other)),
     };
@@ -97,9 +106,12 @@ pub fn round(a: &Args) -> Result<Value, EvalError> {
     if digits == 0 && r.abs() < 9.0e15 {
         return Ok(Value::from(r as i64));
     }
-    Number::from_f64(r)
-        .map(Value::Number)
-        .ok_or_else(|| a.error(EvalErrorKind::Arithmetic, "the result is not a finite number"))
+    Number::from_f64(r).map(Value::Number).ok_or_else(|| {
+        a.error(
+            EvalErrorKind::Arithmetic,
+            "the result is not a finite number",
+        )
+    })
 }
 
 #[cfg(test)]
@@ -113,7 +125,10 @@ mod tests {
         assert_eq!(ok("sum", vec![json!([])]), json!(0));
         assert_eq!(ok("sum", vec![json!([1, 2, 3])]), json!(6));
         assert_eq!(ok("sum", vec![json!([1, 0.5])]), json!(1.5));
-        assert_eq!(ok("sum", vec![json!([i64::MAX, 1])]), json!(9.223372036854776e18));
+        assert_eq!(
+            ok("sum", vec![json!([i64::MAX, 1])]),
+            json!(9.223372036854776e18)
+        );
         assert_eq!(err("sum", vec![json!([1, "2"])]), Type);
         assert_eq!(err("sum", vec![json!(3)]), Type);
     }
@@ -132,7 +147,10 @@ mod tests {
     fn round_half_away_from_zero() {
         assert_eq!(ok("round", vec![json!(2.5)]), json!(3));
         assert_eq!(ok("round", vec![json!(-2.5)]), json!(-3));
-        assert_eq!(ok("round", vec![json!(1234.5678), json!(2)]), json!(1234.57));
+        assert_eq!(
+            ok("round", vec![json!(1234.5678), json!(2)]),
+            json!(1234.57)
+        );
         assert_eq!(ok("round", vec![json!(7)]), json!(7));
         assert_eq!(ok("round", vec![json!(1e300)]), json!(1e300));
         assert_eq!(err("round", vec![json!(1.5), json!(-1)]), Function);

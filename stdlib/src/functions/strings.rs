@@ -59,7 +59,10 @@ pub fn join(a: &Args) -> Result<Value, EvalError> {
             other => {
                 return Err(a.error(
                     EvalErrorKind::Type,
-                    format!("can only join strings, numbers and bools, found {}", type_name(other)),
+                    format!(
+                        "can only join strings, numbers and bools, found {}",
+                        type_name(other)
+                    ),
                 ))
             }
         });
@@ -134,25 +137,49 @@ mod tests {
 
     #[test]
     fn split_join_replace() {
-        assert_eq!(ok("split", vec![json!("a,b,,c"), json!(",")]), json!(["a", "b", "", "c"]));
+        assert_eq!(
+            ok("split", vec![json!("a,b,,c"), json!(",")]),
+            json!(["a", "b", "", "c"])
+        );
         assert_eq!(ok("split", vec![json!("hé"), json!("")]), json!(["h", "é"]));
         assert_eq!(ok("split", vec![json!(""), json!(",")]), json!([""]));
-        assert_eq!(ok("join", vec![json!(["a", 1, true]), json!("-")]), json!("a-1-true"));
+        assert_eq!(
+            ok("join", vec![json!(["a", 1, true]), json!("-")]),
+            json!("a-1-true")
+        );
         assert_eq!(ok("join", vec![json!([]), json!("-")]), json!(""));
         assert_eq!(err("join", vec![json!([{}]), json!("-")]), Type);
-        assert_eq!(ok("replace", vec![json!("aXbX"), json!("X"), json!("—")]), json!("a—b—"));
-        assert_eq!(err("replace", vec![json!("a"), json!(""), json!("b")]), Function);
+        assert_eq!(
+            ok("replace", vec![json!("aXbX"), json!("X"), json!("—")]),
+            json!("a—b—")
+        );
+        assert_eq!(
+            err("replace", vec![json!("a"), json!(""), json!("b")]),
+            Function
+        );
     }
 
     #[test]
     fn contains_and_affixes() {
-        assert_eq!(ok("contains", vec![json!("hello"), json!("ell")]), json!(true));
+        assert_eq!(
+            ok("contains", vec![json!("hello"), json!("ell")]),
+            json!(true)
+        );
         assert_eq!(ok("contains", vec![json!([1, 2.0]), json!(2)]), json!(true));
         assert_eq!(ok("contains", vec![json!([]), json!(1)]), json!(false));
-        assert_eq!(ok("contains", vec![json!({"k": 1}), json!("k")]), json!(true));
+        assert_eq!(
+            ok("contains", vec![json!({"k": 1}), json!("k")]),
+            json!(true)
+        );
         assert_eq!(err("contains", vec![json!(1), json!(1)]), Type);
-        assert_eq!(ok("starts_with", vec![json!("éa"), json!("é")]), json!(true));
-        assert_eq!(ok("ends_with", vec![json!("a.csv"), json!(".csv")]), json!(true));
+        assert_eq!(
+            ok("starts_with", vec![json!("éa"), json!("é")]),
+            json!(true)
+        );
+        assert_eq!(
+            ok("ends_with", vec![json!("a.csv"), json!(".csv")]),
+            json!(true)
+        );
         assert_eq!(err("ends_with", vec![json!(null), json!("x")]), Type);
     }
 }

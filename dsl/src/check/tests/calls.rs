@@ -196,10 +196,11 @@ fn secret_and_env_need_literal_names() {
         "E0404",
         "\"\"",
     );
-    assert_error(
-        "workflow w { step a = transform(secret(name: \"X\")) }",
-        "E0402",
-        "name",
+    let (_, out) = check("workflow w { step a = transform(secret(name: \"X\")) }");
+    assert_eq!(
+        codes(&out),
+        ["E0401", "E0402"],
+        "no positional name, and an unknown named argument"
     );
 }
 
@@ -264,4 +265,20 @@ fn named_timeout_is_a_duration() {
         "\"2d\"",
     );
     assert_clean("workflow w { step a = wait_signal(\"go\", timeout: 2d) }");
+}
+
+#[test]
+fn a_mapping_where_a_function_goes() {
+    let d = assert_error(
+        "mapping shape(x) = x\nworkflow w { input { xs: array } step a = transform(map(input.xs, shape)) }",
+        "E0404",
+        "shape",
+    );
+    assert_eq!(hint(&d), "write a function such as `x => shape(x)`");
+    let d = assert_error(
+        "mapping shape(x) = x\nworkflow w { step a = transform(shape) }",
+        "E0301",
+        "shape",
+    );
+    assert_eq!(hint(&d), "call it, as in `shape(…)`");
 }

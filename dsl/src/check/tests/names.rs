@@ -51,7 +51,7 @@ fn duplicate_step_including_on_failure() {
         "E0102",
         "a",
     );
-    assert_eq!(d.span.start, 39);
+    assert_eq!(d.span.start, 44, "the second `a`");
     assert_eq!(d.secondary[0].span.start, 20);
     assert_error(
         "workflow w {\n  step a = transform(1)\n  on_failure {\n    step a = transform(2)\n  }\n}",

@@ -285,9 +285,29 @@ fn checks_two_thousand_steps_quickly() {
             .sum::<usize>(),
         2000
     );
-    let limit = if cfg!(debug_assertions) { 2_000 } else { 100 };
-    assert!(
-        elapsed.as_millis() < limit,
-        "checking 2,000 steps took {elapsed:?}"
-    );
+    // Speed is measured by `cargo bench -p braid-stdlib --bench check`, not asserted here.
+    eprintln!("checked 2,000 steps in {elapsed:?}");
+}
+
+#[test]
+fn long_operator_chains_do_not_exhaust_the_stack() {
+    // The walk loops down operator chains; the parser refuses trees deeper than
+    // `syntax::MAX_EXPR_DEPTH`, so the longest chain it accepts must check in 2 MiB of stack.
+    let chain = vec!["input.a"; crate::syntax::MAX_EXPR_DEPTH / 2].join(" + ");
+    let text = format!("workflow w {{ input {{ a: int }} step s = transform({chain}) }}");
+    let mut sources = SourceMap::new();
+    let file = sources.add("long.braid", text.as_str());
+    let (module, syntax) = crate::parser::parse(file, &text);
+    assert!(syntax.is_empty(), "{syntax:?}");
+    let diagnostics = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || {
+            check_project(&sources, &[module], &library::TestLibrary)
+                .diagnostics
+                .len()
+        })
+        .expect("thread")
+        .join()
+        .expect("no overflow");
+    assert_eq!(diagnostics, 0);
 }

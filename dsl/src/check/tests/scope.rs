@@ -117,7 +117,7 @@ fn main_steps_cannot_read_on_failure_steps() {
         "E0501",
         "alert",
     );
-    assert_eq!(d.span.start, 32);
+    assert_eq!(d.span.start, 34);
     assert_error(
         "workflow w { step a = transform(1) output b on_failure { step b = transform(1) } }",
         "E0501",

@@ -1,6 +1,6 @@
 use super::*;
 use crate::ast::{Item, WorkflowItem};
-use crate::catalog::{Signature, FunctionKind};
+use crate::catalog::{FunctionKind, Signature};
 use crate::span::FileId;
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -18,13 +18,23 @@ impl Library for TinyLibrary {
     fn modules(&self) -> Vec<&'static str> {
         Vec::new()
     }
-    fn call_pure(&self, name: &str, args: &[ArgValue<'_>], _: &dyn Host) -> Result<Value, EvalError> {
+    fn call_pure(
+        &self,
+        name: &str,
+        args: &[ArgValue<'_>],
+        _: &dyn Host,
+    ) -> Result<Value, EvalError> {
         match (name, args) {
             ("len", [ArgValue::Value(Value::Array(a))]) => Ok(json!(a.len())),
-            ("map", [ArgValue::Value(Value::Array(a)), ArgValue::Lambda(f)]) => {
-                a.iter().map(|x| f(std::slice::from_ref(x))).collect::<Result<Vec<_>, _>>().map(Value::Array)
-            }
-            _ => Err(EvalError::new(EvalErrorKind::Function, format!("no {name}"))),
+            ("map", [ArgValue::Value(Value::Array(a)), ArgValue::Lambda(f)]) => a
+                .iter()
+                .map(|x| f(std::slice::from_ref(x)))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Value::Array),
+            _ => Err(EvalError::new(
+                EvalErrorKind::Function,
+                format!("no {name}"),
+            )),
         }
     }
 }
@@ -113,7 +123,10 @@ fn null_rules() {
 
 #[test]
 fn interpolation_renders_values() {
-    assert_eq!(ok("\"${input.id}/${input.name}/${true}/${[1, 2]}/${1.5}\""), json!("7/Zoë/true/[1,2]/1.5"));
+    assert_eq!(
+        ok("\"${input.id}/${input.name}/${true}/${[1, 2]}/${1.5}\""),
+        json!("7/Zoë/true/[1,2]/1.5")
+    );
     assert_eq!(ok("\"${ \"inner ${deal.body.id}\" }\""), json!("inner D1"));
 }
 
@@ -122,9 +135,12 @@ fn operators_and_conditionals() {
     assert_eq!(ok("1 + 2 * 3"), json!(7));
     assert_eq!(ok("{ a: 1 } + { b: 2 }"), json!({ "a": 1, "b": 2 }));
     assert_eq!(ok("[1] + [2]"), json!([1, 2]));
-    assert_eq!(ok("if input.id > 5 then \"big\" else \"small\""), json!("big"));
+    assert_eq!(
+        ok("if input.id > 5 then \"big\" else \"small\""),
+        json!("big")
+    );
     assert_eq!(ok("!(input.id == 7) || input.missing == null"), json!(true));
-    assert_eq!(ok("input.missing && nobody"), json!(false), );
+    assert_eq!(ok("input.missing && nobody"), json!(false),);
     assert_eq!(ok("true || nobody"), json!(true));
     assert_eq!(ok("-input.id"), json!(-7));
     assert_eq!(ok("5m"), json!(300_000));
@@ -141,9 +157,15 @@ fn env_secret_functions_lambdas_and_mappings() {
     assert_eq!(missing.kind, EvalErrorKind::MissingVariable);
     assert!(missing.message.contains("NOPE"));
     assert_eq!(ok("len(input.items)"), json!(2));
-    assert_eq!(ok("map(input.items, i => i.sku + input.name)"), json!(["aZoë", "bZoë"]));
+    assert_eq!(
+        ok("map(input.items, i => i.sku + input.name)"),
+        json!(["aZoë", "bZoë"])
+    );
     let prelude = "mapping label(x) = upperish(x.sku)\nmapping upperish(s) = s + \"!\"\nmapping sees_nothing(x) = input";
-    assert_eq!(eval_with(prelude, "map(input.items, i => label(i))", &scope()).unwrap(), json!(["a!", "b!"]));
+    assert_eq!(
+        eval_with(prelude, "map(input.items, i => label(i))", &scope()).unwrap(),
+        json!(["a!", "b!"])
+    );
     // A mapping's body sees only its parameters.
     let e = eval_with(prelude, "sees_nothing(1)", &scope()).expect_err("no input in mappings");
     assert_eq!(e.kind, EvalErrorKind::UnboundName);
@@ -160,8 +182,12 @@ fn runaway_recursion_is_an_error_not_a_crash() {
 fn call_arguments_are_evaluated_for_steps() {
     let text = "workflow w {\n  step s = http.post(crm, \"/deals/${deal.body.id}\", body: { id: input.id })\n}\n";
     let (module, _) = crate::syntax::parse(FileId(0), text);
-    let Some(Item::Workflow(w)) = module.items.into_iter().next() else { panic!() };
-    let Some(WorkflowItem::Step(step)) = w.items.into_iter().next().map(|i| i.node) else { panic!() };
+    let Some(Item::Workflow(w)) = module.items.into_iter().next() else {
+        panic!()
+    };
+    let Some(WorkflowItem::Step(step)) = w.items.into_iter().next().map(|i| i.node) else {
+        panic!()
+    };
     let mappings = BTreeMap::new();
     let ev = Evaluator::new(&TinyLibrary, &TestHost, &mappings);
     let args = ev.eval_call_args(&step.call, &scope(), true).expect("args");
