@@ -8,7 +8,7 @@
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use chacha20poly1305::aead::{Aead, KeyInit};
-use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use chacha20poly1305::{ChaCha20Poly1305, Nonce};
 use sha2::{Digest, Sha256};
 
 /// Why a stored value could not be opened.
@@ -42,8 +42,8 @@ impl Sealer {
     /// in the clear when `key` is `None` or empty.
     pub fn new(key: Option<&str>) -> Self {
         let cipher = key.filter(|k| !k.is_empty()).map(|k| {
-            let digest = Sha256::digest(k.as_bytes());
-            ChaCha20Poly1305::new(Key::from_slice(&digest))
+            let digest: [u8; 32] = Sha256::digest(k.as_bytes()).into();
+            ChaCha20Poly1305::new(&digest.into())
         });
         Sealer { cipher }
     }
@@ -64,9 +64,9 @@ impl Sealer {
             None => format!("plain:{plain}"),
             Some(cipher) => {
                 let nonce_bytes: [u8; 12] = rand::random();
-                let nonce = Nonce::from_slice(&nonce_bytes);
+                let nonce = Nonce::from(nonce_bytes);
                 // Encryption with a valid key and nonce cannot fail for in-memory buffers.
-                let sealed = cipher.encrypt(nonce, plain.as_bytes()).unwrap_or_default();
+                let sealed = cipher.encrypt(&nonce, plain.as_bytes()).unwrap_or_default();
                 let mut bytes = nonce_bytes.to_vec();
                 bytes.extend(sealed);
                 format!("v1:{}", B64.encode(bytes))
@@ -86,7 +86,10 @@ impl Sealer {
             return Err(CryptoError::Format);
         }
         let (nonce, sealed) = bytes.split_at(12);
-        let plain = cipher.decrypt(Nonce::from_slice(nonce), sealed).map_err(|_| CryptoError::Decrypt)?;
+        let nonce: [u8; 12] = nonce.try_into().map_err(|_| CryptoError::Format)?;
+        let plain = cipher
+            .decrypt(&Nonce::from(nonce), sealed)
+            .map_err(|_| CryptoError::Decrypt)?;
         String::from_utf8(plain).map_err(|_| CryptoError::Format)
     }
 }
@@ -108,7 +111,10 @@ mod tests {
     #[test]
     fn wrong_or_missing_key_is_an_error() {
         let stored = Sealer::new(Some("k1")).seal("v");
-        assert_eq!(Sealer::new(Some("k2")).open(&stored), Err(CryptoError::Decrypt));
+        assert_eq!(
+            Sealer::new(Some("k2")).open(&stored),
+            Err(CryptoError::Decrypt)
+        );
         assert_eq!(Sealer::new(None).open(&stored), Err(CryptoError::NoKey));
         assert_eq!(Sealer::new(None).open("nonsense"), Err(CryptoError::Format));
     }

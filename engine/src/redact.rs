@@ -55,7 +55,10 @@ impl Redactor {
     pub fn text(&self, text: &str) -> String {
         let secrets = self.secrets.read().unwrap_or_else(|e| e.into_inner());
         // Longest first, so a secret containing another is masked whole.
-        let mut ordered: Vec<&String> = secrets.iter().filter(|s| text.contains(s.as_str())).collect();
+        let mut ordered: Vec<&String> = secrets
+            .iter()
+            .filter(|s| text.contains(s.as_str()))
+            .collect();
         ordered.sort_by_key(|s| std::cmp::Reverse(s.len()));
         let mut out = text.to_string();
         for secret in ordered {
@@ -72,7 +75,11 @@ impl Redactor {
         match value {
             Value::String(s) => Value::String(self.text(s)),
             Value::Array(items) => Value::Array(items.iter().map(|v| self.json(v)).collect()),
-            Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (self.text(k), self.json(v))).collect()),
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .map(|(k, v)| (self.text(k), self.json(v)))
+                    .collect(),
+            ),
             other => other.clone(),
         }
     }
@@ -89,7 +96,10 @@ mod tests {
         r.register("s3cr3t-token");
         let v = json!({ "echo": "Bearer s3cr3t-token", "list": ["x", "s3cr3t-token"], "s3cr3t-token": 1, "n": 5 });
         let masked = r.json(&v);
-        assert_eq!(masked, json!({ "echo": "Bearer ***", "list": ["x", "***"], "***": 1, "n": 5 }));
+        assert_eq!(
+            masked,
+            json!({ "echo": "Bearer ***", "list": ["x", "***"], "***": 1, "n": 5 })
+        );
         assert_eq!(r.text("url?key=s3cr3t-token&x=1"), "url?key=***&x=1");
     }
 
