@@ -4,4 +4,5 @@
 pub mod catalog;
 pub mod compile;
 mod functions;
+pub mod http;
 pub mod webhook;

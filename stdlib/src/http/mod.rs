@@ -1,0 +1,15 @@
+//! `http.*`: building a request from a step's evaluated arguments, sending it with the
+//! connection's credentials and the step's idempotency key, and turning the answer into
+//! `{status, headers, body}` or a classified [`CallError`].
+//!
+//! Not here yet: OAuth2 token handling, pagination and rate limits (see the issue notes).
+
+mod client;
+mod error;
+mod request;
+mod response;
+
+pub use client::HttpClient;
+pub use error::{parse_retry_after, CallError, ErrorClass};
+pub use request::{build_request, AuthConfig, Body, ConnectionConfig, HttpRequest, Target};
+pub use response::DEFAULT_MAX_RESPONSE_BYTES;
