@@ -2,3 +2,4 @@
 //! HTTP API.
 pub mod crypto;
 pub mod redact;
+pub mod runtime;

@@ -1,0 +1,86 @@
+//! Evaluating a connection of the plan into what the HTTP client needs.
+
+use super::failure::StepFailure;
+use braid_dsl::eval::{Evaluator, Scope};
+use braid_dsl::plan::{ApiKeyPlace, AuthPlan, ConnectionPlan, Failure};
+use braid_stdlib::http::{AuthConfig, ConnectionConfig};
+use serde_json::Value;
+
+/// Evaluates `plan` (its options read only literals, `env()`, `secret()` and pure functions).
+pub fn resolve(plan: &ConnectionPlan, ev: &Evaluator) -> Result<ConnectionConfig, StepFailure> {
+    let scope = Scope::new();
+    let text = |expr, what: &str| -> Result<String, StepFailure> {
+        match ev.eval(expr, &scope) {
+            Ok(Value::String(s)) => Ok(s),
+            Ok(other) => Err(invalid(
+                &plan.name,
+                format!("`{what}` must be a string, got {other}"),
+            )),
+            Err(e) => Err(invalid(&plan.name, format!("`{what}`: {e}"))),
+        }
+    };
+    let base_url = text(&plan.base_url, "base_url")?;
+    let auth = match &plan.auth {
+        None => AuthConfig::None,
+        Some(AuthPlan::Bearer { token }) => AuthConfig::Bearer {
+            token: text(token, "bearer")?,
+        },
+        Some(AuthPlan::Basic { user, password }) => AuthConfig::Basic {
+            user: text(user, "basic user")?,
+            password: text(password, "basic password")?,
+        },
+        Some(AuthPlan::ApiKey { place, name, value }) => {
+            let (name, value) = (text(name, "api_key name")?, text(value, "api_key value")?);
+            match place {
+                ApiKeyPlace::Header => AuthConfig::ApiKeyHeader {
+                    header: name,
+                    value,
+                },
+                ApiKeyPlace::Query => AuthConfig::ApiKeyQuery { param: name, value },
+            }
+        }
+        Some(AuthPlan::OAuth2ClientCredentials { .. } | AuthPlan::OAuth2RefreshToken { .. }) => {
+            return Err(invalid(
+                &plan.name,
+                "OAuth2 connections cannot be called by this version of the engine yet",
+            ))
+        }
+    };
+    let mut headers = Vec::new();
+    if let Some(expr) = &plan.headers {
+        match ev.eval(expr, &scope) {
+            Ok(Value::Object(map)) => {
+                for (k, v) in map {
+                    headers.push((
+                        k,
+                        match v {
+                            Value::String(s) => s,
+                            other => other.to_string(),
+                        },
+                    ));
+                }
+            }
+            Ok(other) => {
+                return Err(invalid(
+                    &plan.name,
+                    format!("`headers` must be an object, got {other}"),
+                ))
+            }
+            Err(e) => return Err(invalid(&plan.name, format!("`headers`: {e}"))),
+        }
+    }
+    Ok(ConnectionConfig {
+        name: plan.name.clone(),
+        base_url,
+        auth,
+        headers,
+    })
+}
+
+fn invalid(connection: &str, message: impl std::fmt::Display) -> StepFailure {
+    StepFailure::new(
+        Failure::Other,
+        "invalid",
+        format!("connection `{connection}`: {message}"),
+    )
+}
