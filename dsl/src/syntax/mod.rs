@@ -123,30 +123,47 @@ fn next_item_start(text: &str, from: usize) -> usize {
     text.len()
 }
 
-/// Reports input nested deeper than [`MAX_NESTING`], at the bracket that goes too deep.
+/// Reports input nested deeper than [`MAX_NESTING`], at the token that goes too deep.
+///
+/// Brackets, braces, parentheses and `${` nest; so do `if … then … else` and lambdas, which
+/// the grammar parses recursively without brackets (`if a then b else if …`, `x => y => …`).
+/// An `if` or `=>` counts as one level until the next comma or the close of its bracket — an
+/// upper bound on how deep the parser will recurse there.
 fn nesting_error(file: FileId, text: &str) -> Option<Diagnostic> {
     #[derive(PartialEq)]
-    enum Frame {
+    enum Kind {
         Bracket,
         Str,
         Interp,
     }
-    let mut stack: Vec<Frame> = Vec::new();
+    /// One open bracket (or string) and the `if`/`=>` levels opened inside it since its last comma.
+    struct Frame {
+        kind: Kind,
+        inline: usize,
+    }
+    let mut stack: Vec<Frame> = vec![Frame {
+        kind: Kind::Bracket,
+        inline: 0,
+    }];
+    let depth = |stack: &[Frame]| stack.iter().map(|f| 1 + f.inline).sum::<usize>() - 1;
     let bytes = text.as_bytes();
+    let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
     let mut i = 0;
     while i < bytes.len() {
-        let in_string = stack.last() == Some(&Frame::Str);
         let b = bytes[i];
-        let mut opened = false;
-        if in_string {
+        let mut grew = false;
+        if stack.last().is_some_and(|f| f.kind == Kind::Str) {
             match b {
                 b'\\' => i += 1,
                 b'"' => {
                     stack.pop();
                 }
                 b'$' if bytes.get(i + 1) == Some(&b'{') => {
-                    stack.push(Frame::Interp);
-                    opened = true;
+                    stack.push(Frame {
+                        kind: Kind::Interp,
+                        inline: 0,
+                    });
+                    grew = true;
                     i += 1;
                 }
                 _ => {}
@@ -157,23 +174,48 @@ fn nesting_error(file: FileId, text: &str) -> Option<Diagnostic> {
                     i = text[i..].find('\n').map_or(bytes.len(), |n| i + n);
                 }
                 b'"' => {
-                    stack.push(Frame::Str);
-                    opened = true;
+                    stack.push(Frame {
+                        kind: Kind::Str,
+                        inline: 0,
+                    });
+                    grew = true;
                 }
                 b'(' | b'[' | b'{' => {
-                    stack.push(Frame::Bracket);
-                    opened = true;
+                    stack.push(Frame {
+                        kind: Kind::Bracket,
+                        inline: 0,
+                    });
+                    grew = true;
                 }
-                b')' | b']' | b'}' => {
-                    if matches!(stack.last(), Some(Frame::Bracket | Frame::Interp)) {
-                        stack.pop();
+                b')' | b']' | b'}' if stack.len() > 1 => {
+                    stack.pop();
+                }
+                b',' => {
+                    if let Some(f) = stack.last_mut() {
+                        f.inline = 0;
                     }
+                }
+                b'=' if bytes.get(i + 1) == Some(&b'>') => {
+                    if let Some(f) = stack.last_mut() {
+                        f.inline += 1;
+                    }
+                    grew = true;
+                    i += 1;
+                }
+                b'i' if bytes.get(i + 1) == Some(&b'f')
+                    && !bytes.get(i + 2).is_some_and(|&c| is_word(c))
+                    && (i == 0 || !is_word(bytes[i - 1])) =>
+                {
+                    if let Some(f) = stack.last_mut() {
+                        f.inline += 1;
+                    }
+                    grew = true;
                 }
                 _ => {}
             }
         }
-        if opened && stack.len() > MAX_NESTING {
-            let span = Span::new(i, i + 1);
+        if grew && depth(&stack) > MAX_NESTING {
+            let span = Span::new(i, (i + 1).min(text.len()));
             return Some(
                 Diagnostic::error(
                     Code::Syntax,
@@ -184,6 +226,10 @@ fn nesting_error(file: FileId, text: &str) -> Option<Diagnostic> {
                 .with_label("too deep")
                 .with_hint("split the expression into steps or mappings"),
             );
+        }
+        // Top-level items start afresh: `if`s of different items are not nested.
+        if stack.len() == 1 && b == b'\n' {
+            stack[0].inline = 0;
         }
         i += 1;
     }

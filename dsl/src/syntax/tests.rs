@@ -244,6 +244,31 @@ fn deep_nesting_is_refused_not_overflowed() {
 }
 
 #[test]
+fn deep_if_and_lambda_chains_are_refused_not_overflowed() {
+    for chain in [
+        "if a then b else ".repeat(3000) + "1",
+        "if ".repeat(3000) + "1",
+        "x => ".repeat(3000) + "1",
+    ] {
+        let text = format!("workflow w {{ step s = transform({chain}) }}");
+        let d = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || errors(&text))
+            .expect("thread")
+            .join()
+            .expect("no stack overflow");
+        assert!(d.iter().any(|d| d.message.contains("nest")), "{d:#?}");
+    }
+    // Many `if`s side by side are not nested.
+    let side_by_side = vec!["if a then 1 else 2"; 100].join(", ");
+    let (_, d) = parse(
+        FileId(0),
+        &format!("workflow w {{ step s = transform([{side_by_side}]) }}"),
+    );
+    assert!(d.is_empty(), "{d:#?}");
+}
+
+#[test]
 fn long_chains_are_refused_not_overflowed() {
     let chain = vec!["a"; 5000].join(" + ");
     let d = errors(&format!("workflow w {{ step s = transform({chain}) }}"));
