@@ -3,6 +3,7 @@
 use super::failure::StepFailure;
 use braid_dsl::eval::{Evaluator, Scope};
 use braid_dsl::plan::{ApiKeyPlace, AuthPlan, ConnectionPlan, Failure};
+use braid_stdlib::http::oauth2::{Grant, OAuth2Config};
 use braid_stdlib::http::{AuthConfig, ConnectionConfig};
 use serde_json::Value;
 

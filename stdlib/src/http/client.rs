@@ -1,9 +1,11 @@
 //! Sending requests.
 
 use super::error::{parse_retry_after, CallError, ErrorClass};
+use super::oauth2::{MemoryTokenStore, TokenManager, TokenStore};
 use super::request::{AuthConfig, Body, HttpRequest};
 use super::response::{self, DEFAULT_MAX_RESPONSE_BYTES};
 use serde_json::Value;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 /// The engine's HTTP client: cheap to clone, shared by all runs.
@@ -11,6 +13,7 @@ use std::time::SystemTime;
 pub struct HttpClient {
     client: reqwest::Client,
     max_response_bytes: usize,
+    tokens: Arc<TokenManager>,
 }
 
 impl Default for HttpClient {
@@ -26,15 +29,39 @@ impl HttpClient {
             .user_agent(concat!("braid/", env!("CARGO_PKG_VERSION")))
             .build()
             .unwrap_or_default();
+        let tokens = Arc::new(TokenManager::new(Arc::new(MemoryTokenStore::default())));
         HttpClient {
             client,
             max_response_bytes,
+            tokens,
         }
     }
 
-    /// Sends `req` once. A 2xx answer is `{status, headers, body}`; anything else is a
+    /// This client, caching OAuth2 tokens in `store` (the engine's database).
+    pub fn with_token_store(mut self, store: Arc<dyn TokenStore>) -> Self {
+        self.tokens = Arc::new(TokenManager::new(store));
+        self
+    }
+
+    /// Sends `req` (with a fresh OAuth2 token and one retry after a 401, for OAuth2
+    /// connections). A 2xx answer is `{status, headers, body}`; anything else is a
     /// [`CallError`] classified by status, timeout or network failure, carrying `Retry-After`.
     pub async fn call(&self, req: &HttpRequest) -> Result<Value, CallError> {
+        let AuthConfig::OAuth2(cfg) = &req.auth else {
+            return self.send(req, None).await;
+        };
+        let token = self.tokens.token(cfg).await?;
+        match self.send(req, Some(&token)).await {
+            // The token may have been revoked early: one fresh token, one more try.
+            Err(e) if e.class == ErrorClass::Status(401) => {
+                let fresh = self.tokens.refresh_after_rejection(cfg, &token).await?;
+                self.send(req, Some(&fresh)).await
+            }
+            other => other,
+        }
+    }
+
+    async fn send(&self, req: &HttpRequest, bearer: Option<&str>) -> Result<Value, CallError> {
         let what = req.describe();
         let mut query = req.query.clone();
         let mut builder = self
@@ -46,6 +73,10 @@ impl HttpClient {
         }
         builder = match &req.auth {
             AuthConfig::None => builder,
+            AuthConfig::OAuth2(_) => match bearer {
+                Some(token) => builder.bearer_auth(token),
+                None => builder,
+            },
             AuthConfig::Bearer { token } => builder.bearer_auth(token),
             AuthConfig::Basic { user, password } => builder.basic_auth(user, Some(password)),
             AuthConfig::ApiKeyHeader { header, value } => builder.header(header, value),

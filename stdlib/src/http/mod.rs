@@ -2,10 +2,11 @@
 //! connection's credentials and the step's idempotency key, and turning the answer into
 //! `{status, headers, body}` or a classified [`CallError`].
 //!
-//! Not here yet: OAuth2 token handling, pagination and rate limits (see the issue notes).
+//! Not here yet: pagination and rate limits (see the issue notes).
 
 mod client;
 mod error;
+pub mod oauth2;
 mod request;
 mod response;
 

@@ -64,6 +64,8 @@ pub enum AuthConfig {
         /// The key.
         value: String,
     },
+    /// OAuth2 bearer tokens from a token endpoint.
+    OAuth2(super::oauth2::OAuth2Config),
 }
 
 impl std::fmt::Debug for AuthConfig {
@@ -74,6 +76,7 @@ impl std::fmt::Debug for AuthConfig {
             AuthConfig::Basic { .. } => "Basic(***)",
             AuthConfig::ApiKeyHeader { .. } => "ApiKeyHeader(***)",
             AuthConfig::ApiKeyQuery { .. } => "ApiKeyQuery(***)",
+            AuthConfig::OAuth2(_) => "OAuth2(***)",
         })
     }
 }
