@@ -183,7 +183,7 @@ async fn http_steps_call_the_connection_and_mask_echoed_secrets() {
     let Prepared::Http(request) = prepare_step(&plan, "deal", &scope, &host) else {
         panic!("an HTTP request")
     };
-    let response = perform(&HttpClient::default(), &request, &redactor)
+    let response = perform(&HttpClient::default(), &request, None, &redactor)
         .await
         .expect("2xx");
     assert_eq!(response["status"], 200);

@@ -11,8 +11,11 @@ use braid_dsl::ast::{Call, ExprKind};
 use braid_dsl::catalog::{ArgKind, Library};
 use braid_dsl::eval::{EvalError, EvalErrorKind, Evaluator, Scope};
 use braid_dsl::plan::{Failure, WorkflowPlan};
-use braid_stdlib::http::{build_request, CallError, ErrorClass, HttpClient, HttpRequest, Target};
+use braid_stdlib::http::{
+    build_request, CallError, ErrorClass, HttpClient, HttpRequest, PaginateOptions, Target,
+};
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,6 +47,8 @@ pub enum Prepared {
     Done(Value),
     /// An HTTP request to send.
     Http(Box<HttpRequest>),
+    /// `http.paginate`: the first page's request and how to find the others.
+    Paginate(Box<HttpRequest>, PaginateOptions),
     /// A control step.
     Control(Control),
     /// Evaluating the call failed.
@@ -132,8 +137,13 @@ fn prepare_inner(
             };
             Ok(Prepared::Control(Control::RunChild { workflow, input }))
         }
+        "http.paginate" => {
+            let (request, named) = http_request(cx, function, call, scope)?;
+            let options = PaginateOptions::from_named(&named).map_err(call_failure)?;
+            Ok(Prepared::Paginate(Box::new(request), options))
+        }
         _ if function.starts_with("http.") => {
-            http_request(cx, function, call, scope).map(|r| Prepared::Http(Box::new(r)))
+            http_request(cx, function, call, scope).map(|(r, _)| Prepared::Http(Box::new(r)))
         }
         other => Err(invalid(format!(
             "`{other}` cannot be run as a step by this engine"
@@ -141,12 +151,13 @@ fn prepare_inner(
     }
 }
 
+/// The request of an `http.*` call, with its evaluated named arguments.
 fn http_request(
     cx: &Context,
     function: &str,
     call: &Call,
     scope: &Scope,
-) -> Result<HttpRequest, StepFailure> {
+) -> Result<(HttpRequest, BTreeMap<String, Value>), StepFailure> {
     let signature = cx
         .library
         .signature(function)
@@ -185,11 +196,9 @@ fn http_request(
     let target =
         target.ok_or_else(|| invalid(format!("`{function}` needs a connection or URL")))?;
     if function == "http.paginate" {
-        return Err(invalid(
-            "http.paginate cannot be run by this version of the engine yet",
-        ));
+        method = "get".into();
     }
-    let mut named = std::collections::BTreeMap::new();
+    let mut named = BTreeMap::new();
     for arg in &call.args {
         if let Some(name) = &arg.name {
             named.insert(
@@ -202,7 +211,7 @@ fn http_request(
         cx.timeout_ms
             .unwrap_or(braid_dsl::plan::retry::DEFAULT_STEP_TIMEOUT_MS),
     );
-    build_request(
+    let request = build_request(
         &method,
         target,
         path.as_ref(),
@@ -210,16 +219,23 @@ fn http_request(
         &cx.idempotency_key,
         timeout,
     )
-    .map_err(call_failure)
+    .map_err(call_failure)?;
+    Ok((request, named))
 }
 
-/// Sends a prepared request; the response (or failure) comes back with secrets masked.
+/// Sends a prepared request (or walks its pages); the result (or failure) comes back with
+/// secrets masked.
 pub async fn perform(
     http: &HttpClient,
     request: &HttpRequest,
+    pages: Option<&PaginateOptions>,
     redactor: &Redactor,
 ) -> Result<Value, StepFailure> {
-    match http.call(request).await {
+    let result = match pages {
+        Some(options) => http.paginate(request, options).await,
+        None => http.call(request).await,
+    };
+    match result {
         Ok(v) => Ok(redactor.json(&v)),
         Err(e) => {
             let mut f = call_failure(e);

@@ -40,12 +40,49 @@ pub fn resolve(plan: &ConnectionPlan, ev: &Evaluator) -> Result<ConnectionConfig
                 ApiKeyPlace::Query => AuthConfig::ApiKeyQuery { param: name, value },
             }
         }
-        Some(AuthPlan::OAuth2ClientCredentials { .. } | AuthPlan::OAuth2RefreshToken { .. }) => {
-            return Err(invalid(
-                &plan.name,
-                "OAuth2 connections cannot be called by this version of the engine yet",
-            ))
+        Some(AuthPlan::OAuth2ClientCredentials {
+            token_url,
+            client_id,
+            client_secret,
+            scopes,
+        }) => {
+            let scopes = match scopes {
+                None => Vec::new(),
+                Some(expr) => match ev.eval(expr, &scope) {
+                    Ok(Value::Array(items)) => items
+                        .iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect(),
+                    Ok(Value::String(s)) => s.split_whitespace().map(str::to_string).collect(),
+                    Ok(other) => {
+                        return Err(invalid(
+                            &plan.name,
+                            format!("`scopes` must be a list, got {other}"),
+                        ))
+                    }
+                    Err(e) => return Err(invalid(&plan.name, format!("`scopes`: {e}"))),
+                },
+            };
+            AuthConfig::OAuth2(OAuth2Config {
+                token_url: text(token_url, "token_url")?,
+                client_id: text(client_id, "client_id")?,
+                client_secret: text(client_secret, "client_secret")?,
+                grant: Grant::ClientCredentials { scopes },
+            })
         }
+        Some(AuthPlan::OAuth2RefreshToken {
+            token_url,
+            client_id,
+            client_secret,
+            refresh_token,
+        }) => AuthConfig::OAuth2(OAuth2Config {
+            token_url: text(token_url, "token_url")?,
+            client_id: text(client_id, "client_id")?,
+            client_secret: text(client_secret, "client_secret")?,
+            grant: Grant::RefreshToken {
+                refresh_token: text(refresh_token, "refresh_token")?,
+            },
+        }),
     };
     let mut headers = Vec::new();
     if let Some(expr) = &plan.headers {
