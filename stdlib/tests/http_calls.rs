@@ -49,6 +49,7 @@ fn connection(base: &str, auth: AuthConfig) -> Target {
         base_url: base.into(),
         auth,
         headers: vec![("X-Client".into(), "braid-test".into())],
+        rate_limit: None,
     }))
 }
 

@@ -74,6 +74,7 @@ fn target(base: &str, grant: Grant, secret: &str) -> Target {
             grant,
         }),
         headers: vec![],
+        rate_limit: None,
     }))
 }
 

@@ -4,8 +4,9 @@ use super::failure::StepFailure;
 use braid_dsl::eval::{Evaluator, Scope};
 use braid_dsl::plan::{ApiKeyPlace, AuthPlan, ConnectionPlan, Failure};
 use braid_stdlib::http::oauth2::{Grant, OAuth2Config};
-use braid_stdlib::http::{AuthConfig, ConnectionConfig};
+use braid_stdlib::http::{AuthConfig, ConnectionConfig, RateLimit};
 use serde_json::Value;
+use std::time::Duration;
 
 /// Evaluates `plan` (its options read only literals, `env()`, `secret()` and pure functions).
 pub fn resolve(plan: &ConnectionPlan, ev: &Evaluator) -> Result<ConnectionConfig, StepFailure> {
@@ -112,6 +113,10 @@ pub fn resolve(plan: &ConnectionPlan, ev: &Evaluator) -> Result<ConnectionConfig
         base_url,
         auth,
         headers,
+        rate_limit: plan.rate_limit.as_ref().map(|r| RateLimit {
+            count: r.count,
+            per: Duration::from_millis(r.per_ms),
+        }),
     })
 }
 

@@ -14,6 +14,7 @@ pub struct HttpClient {
     client: reqwest::Client,
     max_response_bytes: usize,
     tokens: Arc<TokenManager>,
+    limits: Arc<super::RateLimiter>,
 }
 
 impl Default for HttpClient {
@@ -34,6 +35,7 @@ impl HttpClient {
             client,
             max_response_bytes,
             tokens,
+            limits: Arc::default(),
         }
     }
 
@@ -62,6 +64,9 @@ impl HttpClient {
     }
 
     async fn send(&self, req: &HttpRequest, bearer: Option<&str>) -> Result<Value, CallError> {
+        if let Some((connection, limit)) = &req.rate_limit {
+            self.limits.acquire(connection, *limit).await;
+        }
         let what = req.describe();
         let mut query = req.query.clone();
         let mut builder = self

@@ -17,6 +17,8 @@ pub struct ConnectionConfig {
     pub auth: AuthConfig,
     /// Headers sent on every call.
     pub headers: Vec<(String, String)>,
+    /// The connection's `rate_limit`, shared by all calls on it.
+    pub rate_limit: Option<super::RateLimit>,
 }
 
 impl std::fmt::Debug for ConnectionConfig {
@@ -120,6 +122,8 @@ pub struct HttpRequest {
     pub timeout: Duration,
     /// The connection's credentials.
     pub auth: AuthConfig,
+    /// The connection's name and rate limit, when it has one.
+    pub rate_limit: Option<(String, super::RateLimit)>,
 }
 
 impl std::fmt::Debug for HttpRequest {
@@ -170,6 +174,10 @@ pub fn build_request(
         Target::Connection(c) => (c.base_url.clone(), c.auth.clone(), c.headers.clone()),
         Target::Url(u) => (u.clone(), AuthConfig::None, Vec::new()),
     };
+    let rate_limit = match &target {
+        Target::Connection(c) => c.rate_limit.map(|l| (c.name.clone(), l)),
+        Target::Url(_) => None,
+    };
     let full = match path {
         Some(p) if p.starts_with("http://") || p.starts_with("https://") => p.to_string(),
         Some(p) if !p.is_empty() => format!(
@@ -218,6 +226,7 @@ pub fn build_request(
         idempotency_key: idempotency_key.to_string(),
         timeout,
         auth,
+        rate_limit,
     })
 }
 
@@ -267,6 +276,7 @@ mod tests {
                 token: "t0ken-value".into(),
             },
             headers: vec![("Accept".into(), "application/json".into())],
+            rate_limit: None,
         }))
     }
 
