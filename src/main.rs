@@ -19,6 +19,10 @@ enum Command {
     Check(commands::check::CheckArgs),
     /// Print a workflow's step graph as Graphviz dot or Mermaid.
     Graph(commands::graph::GraphArgs),
+    /// Run one workflow to completion (or resume an interrupted run).
+    Run(commands::run::RunArgs),
+    /// Apply the store's schema migrations.
+    Migrate(commands::migrate::MigrateArgs),
 }
 
 fn main() -> ExitCode {
@@ -26,6 +30,8 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Check(args) => commands::check::run(args),
         Command::Graph(args) => commands::graph::run(args),
+        Command::Run(args) => block_on(commands::run::run(args)),
+        Command::Migrate(args) => block_on(commands::migrate::run(args)),
     };
     match outcome {
         Ok(code) => code,
@@ -34,4 +40,14 @@ fn main() -> ExitCode {
             commands::exit_usage()
         }
     }
+}
+
+/// Runs an async command on a multi-threaded runtime.
+fn block_on(
+    command: impl std::future::Future<Output = anyhow::Result<ExitCode>>,
+) -> anyhow::Result<ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(command)
 }

@@ -14,6 +14,7 @@ CREATE TABLE runs (
     version_hash    TEXT NOT NULL,
     status          TEXT NOT NULL,
     stage           TEXT NOT NULL DEFAULT 'main',
+    seq             BIGINT NOT NULL DEFAULT 0,
     input           TEXT NOT NULL,
     output          TEXT,
     error           TEXT,
@@ -51,6 +52,7 @@ CREATE TABLE steps (
     state                     TEXT,
     waiting_for               TEXT,
     ready_at                  BIGINT,
+    due_at                    BIGINT,
     lease_owner               TEXT,
     lease_expires_at          BIGINT,
     claimed_from              TEXT,
@@ -62,8 +64,9 @@ CREATE TABLE steps (
     finished                  BIGINT,
     PRIMARY KEY (run_id, key)
 );
-CREATE INDEX steps_claim ON steps (status, ready_at);
-CREATE INDEX steps_lease ON steps (status, lease_expires_at);
+-- A step is claimable when due_at has passed: ready_at for ready, retrying and waiting steps,
+-- the lease's end for running ones; NULL when nothing but an event can make it claimable.
+CREATE INDEX steps_due ON steps (due_at) WHERE due_at IS NOT NULL;
 CREATE INDEX steps_owner ON steps (lease_owner) WHERE lease_owner IS NOT NULL;
 CREATE INDEX steps_children ON steps (run_id, parent_key, item_index) WHERE parent_key IS NOT NULL;
 

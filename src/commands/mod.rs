@@ -3,6 +3,8 @@
 
 pub mod check;
 pub mod graph;
+pub mod migrate;
+pub mod run;
 
 use braid_dsl::diagnostic::Diagnostic;
 use braid_dsl::render;

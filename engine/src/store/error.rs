@@ -96,9 +96,10 @@ impl From<sqlx::Error> for StoreError {
             | E::Protocol(_)
             | E::Configuration(_) => StoreError::Unavailable(e.to_string()),
             E::RowNotFound => StoreError::NotFound(e.to_string()),
-            E::ColumnDecode { .. } | E::Decode(_) | E::ColumnNotFound(_) | E::TypeNotFound { .. } => {
-                StoreError::Corrupt(e.to_string())
-            }
+            E::ColumnDecode { .. }
+            | E::Decode(_)
+            | E::ColumnNotFound(_)
+            | E::TypeNotFound { .. } => StoreError::Corrupt(e.to_string()),
             E::Migrate(m) => StoreError::Migration(m.to_string()),
             E::Database(db) => {
                 let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
@@ -110,9 +111,7 @@ impl From<sqlx::Error> for StoreError {
                 match class {
                     Class::Contention => StoreError::Contention(e.to_string()),
                     Class::Unavailable => StoreError::Unavailable(e.to_string()),
-                    Class::Other if db.is_unique_violation() => {
-                        StoreError::Conflict(e.to_string())
-                    }
+                    Class::Other if db.is_unique_violation() => StoreError::Conflict(e.to_string()),
                     Class::Other => StoreError::Database(e.to_string()),
                 }
             }

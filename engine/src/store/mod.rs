@@ -111,8 +111,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Records completions, all in one transaction (group commit), with their consequences:
     /// dependents made ready, run status changes, failure handling, waking parents. Returns
     /// one report per completion, in order; a completion whose lease was lost is ignored.
-    async fn complete(&self, batch: Vec<Completion>)
-        -> Result<Vec<CompletionReport>, StoreError>;
+    async fn complete(&self, batch: Vec<Completion>) -> Result<Vec<CompletionReport>, StoreError>;
 
     /// Cancels a run that has not finished, and its unfinished child runs: open steps are
     /// skipped; running attempts may finish but open nothing.

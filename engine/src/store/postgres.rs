@@ -3,8 +3,15 @@
 //! for each other; every state change locks its run's row first, so the changes of one run
 //! are serialised.
 
+use async_trait::async_trait;
+use serde_json::Value;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use std::str::FromStr;
+use std::sync::Arc;
+
+use super::validate::validate_steps;
+use super::*;
+use crate::clock::Clock;
 
 /// The database of this module's copy of the shared body.
 type Db = sqlx::Postgres;
@@ -19,6 +26,13 @@ const BACKEND: Backend = Backend::Postgres;
 macro_rules! claim_lock {
     () => {
         " FOR NO KEY UPDATE OF s, r SKIP LOCKED"
+    };
+}
+
+/// What a read of a row about to be changed ends with: lock it until the transaction ends.
+macro_rules! lock_rows {
+    () => {
+        " FOR NO KEY UPDATE"
     };
 }
 
@@ -97,4 +111,13 @@ impl PostgresStore {
     }
 }
 
-include!("sql.rs");
+// The shared body of SQL (see `shared/common.rs`).
+include!("shared/common.rs");
+include!("shared/create.rs");
+include!("shared/claim.rs");
+include!("shared/complete.rs");
+include!("shared/progress.rs");
+include!("shared/control.rs");
+include!("shared/reads.rs");
+include!("shared/kv.rs");
+include!("shared/store_impl.rs");

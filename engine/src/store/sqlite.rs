@@ -3,13 +3,18 @@
 //! `BEGIN IMMEDIATE`, so another process's writer makes it wait for the busy timeout rather
 //! than fail on a lock upgrade) and a pool of read connections.
 
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::str::FromStr;
 use std::time::Duration;
 
 use super::Synchronous;
+use async_trait::async_trait;
+use serde_json::Value;
+use std::sync::Arc;
+
+use super::validate::validate_steps;
+use super::*;
+use crate::clock::Clock;
 
 /// The database of this module's copy of the shared body.
 type Db = sqlx::Sqlite;
@@ -27,6 +32,13 @@ macro_rules! claim_lock {
     };
 }
 
+/// What a read of a row about to be changed ends with: nothing, SQLite has a single writer.
+macro_rules! lock_rows {
+    () => {
+        ""
+    };
+}
+
 /// The SQLite implementation of [`Store`].
 pub struct SqliteStore {
     writer: sqlx::SqlitePool,
@@ -37,7 +49,9 @@ pub struct SqliteStore {
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteStore").field("url", &self.url).finish()
+        f.debug_struct("SqliteStore")
+            .field("url", &self.url)
+            .finish()
     }
 }
 
@@ -187,7 +201,16 @@ impl SqliteStore {
     }
 }
 
-include!("sql.rs");
+// The shared body of SQL (see `shared/common.rs`).
+include!("shared/common.rs");
+include!("shared/create.rs");
+include!("shared/claim.rs");
+include!("shared/complete.rs");
+include!("shared/progress.rs");
+include!("shared/control.rs");
+include!("shared/reads.rs");
+include!("shared/kv.rs");
+include!("shared/store_impl.rs");
 
 #[cfg(test)]
 mod url_tests {
@@ -195,8 +218,8 @@ mod url_tests {
 
     #[test]
     fn braid_parameters_are_taken_out() {
-        let p = parse_url("sqlite://data/braid.db?synchronous=normal&mode=rwc&busy_timeout=250")
-            .ok();
+        let p =
+            parse_url("sqlite://data/braid.db?synchronous=normal&mode=rwc&busy_timeout=250").ok();
         assert_eq!(
             p,
             Some(SqliteUrl {
@@ -207,6 +230,8 @@ mod url_tests {
             })
         );
         assert!(parse_url("sqlite://x.db?synchronous=off").is_err());
-        assert!(parse_url("sqlite::memory:").map(|p| p.in_memory).unwrap_or(false));
+        assert!(parse_url("sqlite::memory:")
+            .map(|p| p.in_memory)
+            .unwrap_or(false));
     }
 }

@@ -150,6 +150,38 @@ string_enum! {
 }
 
 string_enum! {
+    /// Which part of its life a run is in; decides which steps may start.
+    Stage {
+        /// Main steps and the output run.
+        Main = "main",
+        /// A step failed: nothing new starts; running main steps finish their attempt.
+        Failing = "failing",
+        /// Compensations run, one at a time, in reverse order of completion.
+        Compensating = "compensating",
+        /// `on_failure` steps run.
+        OnFailure = "on_failure",
+        /// Finished; nothing runs.
+        Done = "done",
+    }
+}
+
+impl Stage {
+    /// Whether a step of `phase` may start (become ready, be claimed) in a run that is
+    /// `status` and in this stage.
+    pub fn admits(self, status: RunStatus, phase: Phase) -> bool {
+        if status.is_terminal() {
+            return false;
+        }
+        matches!(
+            (self, phase),
+            (Stage::Main, Phase::Main | Phase::Output)
+                | (Stage::Compensating, Phase::Compensation)
+                | (Stage::OnFailure, Phase::OnFailure)
+        )
+    }
+}
+
+string_enum! {
     /// Which database a store uses.
     Backend {
         /// An SQLite file (the embedded default).
@@ -301,7 +333,8 @@ impl WaitFor {
         if let Some(name) = s.strip_prefix("signal:") {
             Some(WaitFor::Signal(name.to_string()))
         } else {
-            s.strip_prefix("run:").map(|id| WaitFor::Run(id.to_string()))
+            s.strip_prefix("run:")
+                .map(|id| WaitFor::Run(id.to_string()))
         }
     }
 }
@@ -673,7 +706,10 @@ mod tests {
 
     #[test]
     fn wait_for_round_trips() {
-        for w in [WaitFor::Signal("approved".into()), WaitFor::Run("r1".into())] {
+        for w in [
+            WaitFor::Signal("approved".into()),
+            WaitFor::Run("r1".into()),
+        ] {
             assert_eq!(WaitFor::decode(&w.encode()), Some(w));
         }
         assert_eq!(WaitFor::decode("children"), None);

@@ -24,7 +24,10 @@ pub(crate) fn validate_steps(steps: &[NewStep]) -> Result<(), StoreError> {
             )));
         }
         if phases.insert(&s.key, s.phase).is_some() {
-            return Err(StoreError::Invalid(format!("duplicate step key `{}`", s.key)));
+            return Err(StoreError::Invalid(format!(
+                "duplicate step key `{}`",
+                s.key
+            )));
         }
     }
     for s in steps {
@@ -59,7 +62,10 @@ pub(crate) fn validate_steps(steps: &[NewStep]) -> Result<(), StoreError> {
 /// Kahn's algorithm: every step must be reachable by repeatedly taking steps whose
 /// dependencies are all taken.
 fn check_acyclic(steps: &[NewStep]) -> Result<(), StoreError> {
-    let mut open: HashMap<&str, usize> = steps.iter().map(|s| (s.key.as_str(), s.deps.len())).collect();
+    let mut open: HashMap<&str, usize> = steps
+        .iter()
+        .map(|s| (s.key.as_str(), s.deps.len()))
+        .collect();
     let mut dependents: HashMap<&str, Vec<&str>> = HashMap::new();
     for s in steps {
         for d in &s.deps {

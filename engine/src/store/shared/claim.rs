@@ -1,0 +1,278 @@
+// Shared store body: claiming due steps with a lease, renewing and releasing leases.
+
+/// The status a claimed step had, kept in `steps.claimed_from` so that a step handed back
+/// on shutdown returns to it and a lost lease of a woken step is not counted as an attempt.
+const FROM_WAIT: &str = "waiting";
+
+impl This {
+    /// [`Store::claim`], one try.
+    async fn claim_once(
+        &self,
+        worker_id: &str,
+        now: i64,
+        limit: u32,
+        lease_ms: i64,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let rows = sqlx::query(concat!(
+            "SELECT s.run_id, s.key, s.phase, s.status, s.attempt, s.attempts_total, \
+             s.max_attempts, s.state, s.waiting_for, s.idempotency_key, s.parent_key, \
+             s.item_index, s.claimed_from, r.workflow, r.version_hash, r.status AS run_status, \
+             r.stage FROM steps s JOIN runs r ON r.id = s.run_id \
+             WHERE s.due_at <= $1 ORDER BY s.due_at LIMIT $2",
+            claim_lock!()
+        ))
+        .bind(now)
+        .bind(i64::from(limit.max(1)))
+        .fetch_all(&mut *tx)
+        .await?;
+        let lease_until = now.saturating_add(lease_ms);
+        let mut claimed = Vec::with_capacity(rows.len());
+        let mut runs_started: Vec<String> = Vec::new();
+        let mut failing: Vec<String> = Vec::new();
+        for row in rows {
+            let run_id: String = row.try_get("run_id")?;
+            let key: String = row.try_get("key")?;
+            let status: StepStatus = row.try_get::<String, _>("status")?.parse()?;
+            let phase: Phase = row.try_get::<String, _>("phase")?.parse()?;
+            let run_status: RunStatus = row.try_get::<String, _>("run_status")?.parse()?;
+            let stage: Stage = row.try_get::<String, _>("stage")?.parse()?;
+            let claimed_from: Option<String> = row.try_get("claimed_from")?;
+            let lost_lease = status == StepStatus::Running;
+            if lost_lease {
+                // Its worker died (or hung) mid-attempt: that attempt is over.
+                close_attempt(&mut tx, &run_id, &key, now, "lost", Some(&interrupted())).await?;
+            }
+            if !stage.admits(run_status, phase) {
+                // The run failed or was cancelled while this step ran on a worker that then
+                // died: nothing of it may start again.
+                settle_skipped(&mut tx, &run_id, &key, now).await?;
+                if stage == Stage::Failing {
+                    failing.push(run_id);
+                }
+                continue;
+            }
+            let resumed = status == StepStatus::Waiting
+                || (lost_lease && claimed_from.as_deref() == Some(FROM_WAIT));
+            let mut attempt = to_u32(row.try_get("attempt")?, "attempt")?;
+            let mut attempts_total: i64 = row.try_get("attempts_total")?;
+            if !resumed {
+                attempt += 1;
+                attempts_total += 1;
+                sqlx::query(
+                    "INSERT INTO attempts (run_id, key, number, attempt, worker, started) \
+                     SELECT $1, $2, COALESCE(MAX(number), 0) + 1, $3, $4, $5 FROM attempts \
+                     WHERE run_id = $1 AND key = $2",
+                )
+                .bind(&run_id)
+                .bind(&key)
+                .bind(i64::from(attempt))
+                .bind(worker_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            let from = if lost_lease {
+                claimed_from.unwrap_or_else(|| StepStatus::Ready.as_str().to_string())
+            } else {
+                status.as_str().to_string()
+            };
+            sqlx::query(
+                "UPDATE steps SET status = 'running', claimed_from = $3, lease_owner = $4, \
+                 lease_expires_at = $5, due_at = $5, attempt = $6, attempts_total = $7, \
+                 started = COALESCE(started, $8), updated = $8 WHERE run_id = $1 AND key = $2",
+            )
+            .bind(&run_id)
+            .bind(&key)
+            .bind(&from)
+            .bind(worker_id)
+            .bind(lease_until)
+            .bind(i64::from(attempt))
+            .bind(attempts_total)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            let kind = if resumed {
+                "step_resumed"
+            } else {
+                "step_started"
+            };
+            let data = serde_json::json!({ "attempt": attempt, "worker": worker_id });
+            event(&mut tx, &run_id, now, kind, Some(&key), Some(&data)).await?;
+            if matches!(run_status, RunStatus::Pending | RunStatus::Waiting)
+                && !runs_started.contains(&run_id)
+            {
+                runs_started.push(run_id.clone());
+            }
+            claimed.push(Claimed {
+                run_id,
+                workflow: row.try_get("workflow")?,
+                version_hash: row.try_get("version_hash")?,
+                key,
+                phase,
+                attempt,
+                max_attempts: to_u32(row.try_get("max_attempts")?, "max_attempts")?,
+                resumed_from_wait: resumed,
+                state: parse_json(row.try_get("state")?, "step state")?,
+                waiting_for: row
+                    .try_get::<Option<String>, _>("waiting_for")?
+                    .as_deref()
+                    .and_then(WaitFor::decode),
+                idempotency_key: row.try_get("idempotency_key")?,
+                parent_key: row.try_get("parent_key")?,
+                item_index: row
+                    .try_get::<Option<i64>, _>("item_index")?
+                    .map(|i| to_u32(i, "item_index"))
+                    .transpose()?,
+                lease_expires_at: lease_until,
+            });
+        }
+        for run_id in &runs_started {
+            sqlx::query(
+                "UPDATE runs SET status = 'running', started = COALESCE(started, $2), \
+                 updated = $2 WHERE id = $1 AND status IN ('pending', 'waiting')",
+            )
+            .bind(run_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        failing.sort();
+        failing.dedup();
+        for run_id in &failing {
+            advance_failure(&mut tx, run_id, now).await?;
+        }
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
+    /// [`Store::renew_leases`], one try.
+    async fn renew_once(&self, worker_id: &str, until: i64) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let n = sqlx::query(
+            "UPDATE steps SET lease_expires_at = $2, due_at = $2 \
+             WHERE lease_owner = $1 AND status = 'running'",
+        )
+        .bind(worker_id)
+        .bind(until)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// [`Store::release`], one try.
+    async fn release_once(
+        &self,
+        worker_id: &str,
+        unstarted: &[StepRef],
+    ) -> Result<u64, StoreError> {
+        let now = self.clock.now_ms();
+        let mut tx = self.begin_write().await?;
+        let mut handed_back = 0;
+        for step in unstarted {
+            let from: Option<Option<String>> = sqlx::query_scalar(
+                "SELECT claimed_from FROM steps WHERE run_id = $1 AND key = $2 \
+                 AND status = 'running' AND lease_owner = $3",
+            )
+            .bind(&step.run_id)
+            .bind(&step.key)
+            .bind(worker_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(from) = from else { continue };
+            let from = from.unwrap_or_else(|| StepStatus::Ready.as_str().to_string());
+            let counted = i64::from(from != FROM_WAIT);
+            if counted == 1 {
+                sqlx::query(
+                    "DELETE FROM attempts WHERE run_id = $1 AND key = $2 AND finished IS NULL",
+                )
+                .bind(&step.run_id)
+                .bind(&step.key)
+                .execute(&mut *tx)
+                .await?;
+            }
+            sqlx::query(
+                "UPDATE steps SET status = $3, attempt = attempt - $4, \
+                 attempts_total = attempts_total - $4, lease_owner = NULL, \
+                 lease_expires_at = NULL, due_at = COALESCE(ready_at, $5), updated = $5 \
+                 WHERE run_id = $1 AND key = $2",
+            )
+            .bind(&step.run_id)
+            .bind(&step.key)
+            .bind(&from)
+            .bind(counted)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            handed_back += 1;
+        }
+        // Whatever else this worker holds is interrupted: let the next start take it at once.
+        sqlx::query(
+            "UPDATE steps SET lease_expires_at = $2, due_at = $2 \
+             WHERE lease_owner = $1 AND status = 'running'",
+        )
+        .bind(worker_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(handed_back)
+    }
+
+    /// [`Store::next_wake_at`].
+    async fn next_wake_at_once(&self) -> Result<Option<i64>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT MIN(due_at) FROM steps WHERE due_at IS NOT NULL")
+                .fetch_one(self.read_pool())
+                .await?,
+        )
+    }
+}
+
+/// The error of an attempt cut short by a crash or a lost lease.
+fn interrupted() -> Value {
+    serde_json::json!({
+        "class": "interrupted",
+        "message": "the attempt was interrupted (its engine process stopped or lost its lease)",
+    })
+}
+
+/// Closes a step's open attempt row with `outcome`.
+async fn close_attempt(
+    c: &mut Conn,
+    run_id: &str,
+    key: &str,
+    now: i64,
+    outcome: &str,
+    error: Option<&Value>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE attempts SET finished = $3, outcome = $4, error = $5 \
+         WHERE run_id = $1 AND key = $2 AND finished IS NULL",
+    )
+    .bind(run_id)
+    .bind(key)
+    .bind(now)
+    .bind(outcome)
+    .bind(json_text_opt(error))
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
+/// Marks a step that may no longer run as skipped.
+async fn settle_skipped(c: &mut Conn, run_id: &str, key: &str, now: i64) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE steps SET status = 'skipped', output = 'null', lease_owner = NULL, \
+         lease_expires_at = NULL, due_at = NULL, finished = $3, updated = $3 \
+         WHERE run_id = $1 AND key = $2",
+    )
+    .bind(run_id)
+    .bind(key)
+    .bind(now)
+    .execute(&mut *c)
+    .await?;
+    event(c, run_id, now, "step_skipped", Some(key), None).await
+}

@@ -1,0 +1,193 @@
+// Shared store body, part 1: helpers every operation uses. The files of `store/shared/` are
+// `include!`d into both `sqlite.rs` and `postgres.rs`, where `Db`, `Conn`, `This`, `BACKEND`
+// and the lock macros are defined: one body of SQL (with `$n` placeholders, which sqlx's SQLite
+// driver accepts too) serves both databases.
+
+use sqlx::Row;
+
+/// How often an operation aborted for contention (deadlock, serialization failure, busy
+/// database) is re-run before the caller sees [`StoreError::Contention`].
+const CONTENTION_TRIES: u32 = 8;
+
+/// Runs `$op` (an expression giving a future of `Result<_, StoreError>`) again while the
+/// database aborts it for contention, with a short growing pause in between.
+macro_rules! with_retries {
+    ($op:expr) => {{
+        let mut tries = 0u32;
+        loop {
+            match $op.await {
+                Err(e) if e.is_contention() && tries + 1 < CONTENTION_TRIES => {
+                    tries += 1;
+                    let jitter = u64::from(rand::random::<u8>() % 8);
+                    tokio::time::sleep(std::time::Duration::from_millis(
+                        (1u64 << tries.min(6)) + jitter,
+                    ))
+                    .await;
+                }
+                other => break other,
+            }
+        }
+    }};
+}
+
+/// The columns of a step row that [`step_record`] reads, prefixed for a query on `steps s`.
+macro_rules! step_columns {
+    () => {
+        "s.key, s.phase, s.status, s.attempt, s.max_attempts, s.deps_open, s.has_compensation, \
+         s.output, s.error, s.state, s.waiting_for, s.ready_at, s.lease_owner, \
+         s.lease_expires_at, s.completed_seq, s.idempotency_key, s.parent_key, s.item_index, \
+         s.created, s.updated, s.started, s.finished"
+    };
+}
+
+/// The statuses a run has finished in, as an SQL list.
+macro_rules! terminal_runs {
+    () => {
+        "('succeeded', 'failed', 'compensation_failed', 'cancelled')"
+    };
+}
+
+/// The columns of a run row that [`run_record`] reads.
+macro_rules! run_columns {
+    () => {
+        "id, workflow, version_hash, status, input, output, error, trigger_data, dedupe_key, \
+         parent_run_id, parent_step_key, created, updated, started, finished"
+    };
+}
+
+/// JSON text of a value, as stored.
+fn json_text(value: &Value) -> String {
+    value.to_string()
+}
+
+/// JSON text of an optional value.
+fn json_text_opt(value: Option<&Value>) -> Option<String> {
+    value.map(json_text)
+}
+
+/// Reads stored JSON text back.
+fn parse_json(text: Option<String>, what: &str) -> Result<Option<Value>, StoreError> {
+    text.map(|t| serde_json::from_str(&t).map_err(|e| StoreError::Corrupt(format!("{what}: {e}"))))
+        .transpose()
+}
+
+/// A stored count or index as `u32` (never negative when written by the store).
+fn to_u32(n: i64, what: &str) -> Result<u32, StoreError> {
+    u32::try_from(n).map_err(|_| StoreError::Corrupt(format!("{what} = {n}")))
+}
+
+/// A run row as a [`RunRecord`].
+fn run_record(row: &<Db as sqlx::Database>::Row) -> Result<RunRecord, StoreError> {
+    let parent = match (
+        row.try_get::<Option<String>, _>("parent_run_id")?,
+        row.try_get::<Option<String>, _>("parent_step_key")?,
+    ) {
+        (Some(run_id), Some(step_key)) => Some(ParentRef { run_id, step_key }),
+        _ => None,
+    };
+    Ok(RunRecord {
+        id: row.try_get("id")?,
+        workflow: row.try_get("workflow")?,
+        version_hash: row.try_get("version_hash")?,
+        status: row.try_get::<String, _>("status")?.parse()?,
+        input: parse_json(row.try_get("input")?, "run input")?.unwrap_or(Value::Null),
+        output: parse_json(row.try_get("output")?, "run output")?,
+        error: parse_json(row.try_get("error")?, "run error")?,
+        trigger: parse_json(row.try_get("trigger_data")?, "run trigger")?,
+        dedupe_key: row.try_get("dedupe_key")?,
+        parent,
+        created: row.try_get("created")?,
+        updated: row.try_get("updated")?,
+        started: row.try_get("started")?,
+        finished: row.try_get("finished")?,
+    })
+}
+
+/// A step row (read with [`step_columns!`]) as a [`StepRecord`].
+fn step_record(row: &<Db as sqlx::Database>::Row) -> Result<StepRecord, StoreError> {
+    Ok(StepRecord {
+        key: row.try_get("key")?,
+        phase: row.try_get::<String, _>("phase")?.parse()?,
+        status: row.try_get::<String, _>("status")?.parse()?,
+        attempt: to_u32(row.try_get("attempt")?, "attempt")?,
+        max_attempts: to_u32(row.try_get("max_attempts")?, "max_attempts")?,
+        deps_open: row.try_get("deps_open")?,
+        has_compensation: row.try_get("has_compensation")?,
+        output: parse_json(row.try_get("output")?, "step output")?,
+        error: parse_json(row.try_get("error")?, "step error")?,
+        state: parse_json(row.try_get("state")?, "step state")?,
+        waiting_for: row
+            .try_get::<Option<String>, _>("waiting_for")?
+            .as_deref()
+            .and_then(WaitFor::decode),
+        ready_at: row.try_get("ready_at")?,
+        lease_owner: row.try_get("lease_owner")?,
+        lease_expires_at: row.try_get("lease_expires_at")?,
+        completed_seq: row.try_get("completed_seq")?,
+        idempotency_key: row.try_get("idempotency_key")?,
+        parent_key: row.try_get("parent_key")?,
+        item_index: row
+            .try_get::<Option<i64>, _>("item_index")?
+            .map(|i| to_u32(i, "item_index"))
+            .transpose()?,
+        created: row.try_get("created")?,
+        updated: row.try_get("updated")?,
+        started: row.try_get("started")?,
+        finished: row.try_get("finished")?,
+    })
+}
+
+/// Appends an entry to a run's history.
+async fn event(
+    c: &mut Conn,
+    run_id: &str,
+    at: i64,
+    kind: &str,
+    step_key: Option<&str>,
+    data: Option<&Value>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO events (run_id, at, kind, step_key, data) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(run_id)
+    .bind(at)
+    .bind(kind)
+    .bind(step_key)
+    .bind(json_text_opt(data))
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
+/// Where a run is, as the state-changing operations need it. On PostgreSQL reading it locks
+/// the run's row, so the changes of one run are serialised (SQLite has one writer anyway).
+#[derive(Debug, Clone)]
+struct RunState {
+    status: RunStatus,
+    stage: Stage,
+    parent: Option<ParentRef>,
+}
+
+/// Reads (and on PostgreSQL locks) a run's state; `None` if there is no such run.
+async fn lock_run(c: &mut Conn, run_id: &str) -> Result<Option<RunState>, StoreError> {
+    let row = sqlx::query(concat!(
+        "SELECT status, stage, parent_run_id, parent_step_key FROM runs WHERE id = $1",
+        lock_rows!()
+    ))
+    .bind(run_id)
+    .fetch_optional(&mut *c)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let parent = match (
+        row.try_get::<Option<String>, _>("parent_run_id")?,
+        row.try_get::<Option<String>, _>("parent_step_key")?,
+    ) {
+        (Some(run_id), Some(step_key)) => Some(ParentRef { run_id, step_key }),
+        _ => None,
+    };
+    Ok(Some(RunState {
+        status: row.try_get::<String, _>("status")?.parse()?,
+        stage: row.try_get::<String, _>("stage")?.parse()?,
+        parent,
+    }))
+}

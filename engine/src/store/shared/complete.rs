@@ -1,0 +1,414 @@
+// Shared store body: recording what happened to claimed steps (group commit).
+
+/// The claimed step a completion is about, as stored.
+struct Held {
+    phase: Phase,
+    parent_key: Option<String>,
+    claimed_from: Option<String>,
+}
+
+impl This {
+    /// [`Store::complete`], one try: every completion of the batch in one transaction.
+    async fn complete_once(
+        &self,
+        batch: &[Completion],
+    ) -> Result<Vec<CompletionReport>, StoreError> {
+        let now = self.clock.now_ms();
+        let mut tx = self.begin_write().await?;
+        let mut run_ids: Vec<&str> = batch.iter().map(|c| c.run_id.as_str()).collect();
+        run_ids.sort_unstable();
+        run_ids.dedup();
+        if BACKEND == Backend::Postgres {
+            // Lock the runs in one order, so that two batches never wait for each other in a
+            // circle.
+            for run_id in &run_ids {
+                lock_run(&mut tx, run_id).await?;
+            }
+        }
+        let mut reports = Vec::with_capacity(batch.len());
+        for completion in batch {
+            reports.push(apply(&mut tx, completion, now).await?);
+        }
+        for run_id in &run_ids {
+            refresh_run_status(&mut tx, run_id, now).await?;
+        }
+        tx.commit().await?;
+        Ok(reports)
+    }
+}
+
+/// Records one completion and its consequences.
+async fn apply(c: &mut Conn, done: &Completion, now: i64) -> Result<CompletionReport, StoreError> {
+    let row = sqlx::query(
+        "SELECT phase, parent_key, claimed_from FROM steps WHERE run_id = $1 AND key = $2 \
+         AND status = 'running' AND lease_owner = $3 AND attempt = $4",
+    )
+    .bind(&done.run_id)
+    .bind(&done.key)
+    .bind(&done.worker_id)
+    .bind(i64::from(done.attempt))
+    .fetch_optional(&mut *c)
+    .await?;
+    let Some(row) = row else {
+        return Ok(CompletionReport::LeaseLost);
+    };
+    let held = Held {
+        phase: row.try_get::<String, _>("phase")?.parse()?,
+        parent_key: row.try_get("parent_key")?,
+        claimed_from: row.try_get("claimed_from")?,
+    };
+    let Some(run) = lock_run(c, &done.run_id).await? else {
+        return Err(StoreError::Corrupt(format!(
+            "step of missing run {}",
+            done.run_id
+        )));
+    };
+    let (run_id, key) = (done.run_id.as_str(), done.key.as_str());
+    let error = match &done.outcome {
+        Outcome::Failed { error, .. } | Outcome::Retry { error, .. } => Some(error),
+        _ => None,
+    };
+    if held.claimed_from.as_deref() != Some(FROM_WAIT) {
+        close_attempt(c, run_id, key, now, done.outcome.name(), error).await?;
+    }
+    if !run.stage.admits(run.status, held.phase) {
+        return settle_late(c, &run, run_id, key, &done.outcome, now).await;
+    }
+    match &done.outcome {
+        Outcome::Succeeded { output } => {
+            finish_step(
+                c,
+                run_id,
+                key,
+                StepStatus::Succeeded,
+                Some(output),
+                None,
+                now,
+            )
+            .await?;
+            if held.phase == Phase::Compensation {
+                mark_compensated(c, run_id, key, StepStatus::Compensated, now).await?;
+            }
+            step_done(c, &run, run_id, key, &held, now).await?;
+            if matches!(held.phase, Phase::Compensation | Phase::OnFailure) {
+                advance_failure(c, run_id, now).await?;
+            }
+        }
+        Outcome::Skipped => {
+            finish_step(
+                c,
+                run_id,
+                key,
+                StepStatus::Skipped,
+                Some(&Value::Null),
+                None,
+                now,
+            )
+            .await?;
+            step_done(c, &run, run_id, key, &held, now).await?;
+            if matches!(held.phase, Phase::Compensation | Phase::OnFailure) {
+                advance_failure(c, run_id, now).await?;
+            }
+        }
+        Outcome::Failed {
+            error,
+            continue_on_error,
+        } => {
+            finish_step(
+                c,
+                run_id,
+                key,
+                StepStatus::Failed,
+                Some(&Value::Null),
+                Some(error),
+                now,
+            )
+            .await?;
+            let item = held.parent_key.is_some();
+            match held.phase {
+                // An item's failure is its parent's to judge, once every item is done.
+                Phase::Main | Phase::Output if item || *continue_on_error => {
+                    step_done(c, &run, run_id, key, &held, now).await?;
+                }
+                Phase::Main | Phase::Output => fail_run(c, run_id, key, error, now).await?,
+                Phase::Compensation => {
+                    mark_compensated(c, run_id, key, StepStatus::CompensationFailed, now).await?;
+                    step_done(c, &run, run_id, key, &held, now).await?;
+                    advance_failure(c, run_id, now).await?;
+                }
+                Phase::OnFailure => {
+                    step_done(c, &run, run_id, key, &held, now).await?;
+                    advance_failure(c, run_id, now).await?;
+                }
+            }
+        }
+        Outcome::Retry { error, ready_at } => {
+            sqlx::query(
+                "UPDATE steps SET status = 'retrying', error = $3, ready_at = $4, due_at = $4, \
+                 lease_owner = NULL, lease_expires_at = NULL, updated = $5 \
+                 WHERE run_id = $1 AND key = $2",
+            )
+            .bind(run_id)
+            .bind(key)
+            .bind(json_text(error))
+            .bind(*ready_at)
+            .bind(now)
+            .execute(&mut *c)
+            .await?;
+            let data = serde_json::json!({ "attempt": done.attempt, "error": error, "ready_at": ready_at });
+            event(c, run_id, now, "step_retrying", Some(key), Some(&data)).await?;
+        }
+        Outcome::Wait {
+            ready_at,
+            state,
+            waiting_for,
+        } => {
+            // What it waits for may have happened already (a signal sent, a child run ended
+            // while the step was being evaluated): then it is due at once.
+            let happened = match waiting_for {
+                Some(WaitFor::Signal(name)) => signal_pending(c, run_id, name).await?,
+                Some(WaitFor::Run(child)) => run_finished(c, child).await?,
+                None => false,
+            };
+            let due = if happened { Some(now) } else { *ready_at };
+            sqlx::query(
+                "UPDATE steps SET status = 'waiting', ready_at = $3, due_at = $3, state = $4, \
+                 waiting_for = $5, lease_owner = NULL, lease_expires_at = NULL, updated = $6 \
+                 WHERE run_id = $1 AND key = $2",
+            )
+            .bind(run_id)
+            .bind(key)
+            .bind(due)
+            .bind(json_text_opt(state.as_ref()))
+            .bind(waiting_for.as_ref().map(WaitFor::encode))
+            .bind(now)
+            .execute(&mut *c)
+            .await?;
+            let data = serde_json::json!({
+                "until": ready_at,
+                "for": waiting_for.as_ref().map(WaitFor::encode),
+            });
+            event(c, run_id, now, "step_waiting", Some(key), Some(&data)).await?;
+        }
+        Outcome::Spawn {
+            children,
+            concurrency,
+            state,
+        } => spawn(c, run_id, key, children, *concurrency, state.as_ref(), now).await?,
+        Outcome::RunOutput { output } => {
+            finish_step(
+                c,
+                run_id,
+                key,
+                StepStatus::Succeeded,
+                Some(output),
+                None,
+                now,
+            )
+            .await?;
+            sqlx::query(
+                "UPDATE runs SET status = 'succeeded', stage = 'done', output = $2, \
+                 finished = $3, updated = $3 WHERE id = $1",
+            )
+            .bind(run_id)
+            .bind(json_text(output))
+            .bind(now)
+            .execute(&mut *c)
+            .await?;
+            event(c, run_id, now, "run_succeeded", None, None).await?;
+            wake_parent(c, run.parent.as_ref(), now).await?;
+        }
+    }
+    Ok(CompletionReport::Applied)
+}
+
+/// A completion that came back after its run stopped admitting its phase (the run failed or
+/// was cancelled meanwhile): a result is kept (a succeeded step may need compensating), but
+/// nothing new starts from it.
+async fn settle_late(
+    c: &mut Conn,
+    run: &RunState,
+    run_id: &str,
+    key: &str,
+    outcome: &Outcome,
+    now: i64,
+) -> Result<CompletionReport, StoreError> {
+    match outcome {
+        Outcome::Succeeded { output } => {
+            finish_step(
+                c,
+                run_id,
+                key,
+                StepStatus::Succeeded,
+                Some(output),
+                None,
+                now,
+            )
+            .await?;
+        }
+        Outcome::Failed { error, .. } => {
+            finish_step(
+                c,
+                run_id,
+                key,
+                StepStatus::Failed,
+                Some(&Value::Null),
+                Some(error),
+                now,
+            )
+            .await?;
+        }
+        _ => settle_skipped(c, run_id, key, now).await?,
+    }
+    if run.stage == Stage::Failing {
+        advance_failure(c, run_id, now).await?;
+    }
+    Ok(CompletionReport::Applied)
+}
+
+/// Sets a step's final status, output and error, and its place in the order of completion.
+async fn finish_step(
+    c: &mut Conn,
+    run_id: &str,
+    key: &str,
+    status: StepStatus,
+    output: Option<&Value>,
+    error: Option<&Value>,
+    now: i64,
+) -> Result<(), StoreError> {
+    let seq: i64 = sqlx::query_scalar("UPDATE runs SET seq = seq + 1 WHERE id = $1 RETURNING seq")
+        .bind(run_id)
+        .fetch_one(&mut *c)
+        .await?;
+    sqlx::query(
+        "UPDATE steps SET status = $3, output = $4, error = $5, \
+         completed_seq = $6, lease_owner = NULL, lease_expires_at = NULL, due_at = NULL, \
+         finished = $7, updated = $7 WHERE run_id = $1 AND key = $2",
+    )
+    .bind(run_id)
+    .bind(key)
+    .bind(status.as_str())
+    .bind(json_text_opt(output))
+    .bind(json_text_opt(error))
+    .bind(seq)
+    .bind(now)
+    .execute(&mut *c)
+    .await?;
+    let data = error.map(|e| serde_json::json!({ "error": e }));
+    let kind = match status {
+        StepStatus::Succeeded => "step_succeeded",
+        StepStatus::Skipped => "step_skipped",
+        _ => "step_failed",
+    };
+    event(c, run_id, now, kind, Some(key), data.as_ref()).await
+}
+
+/// `for_each`: creates the items (those of an earlier try of the run are kept), opens up to
+/// `concurrency` of them, and makes the parent wait for all.
+async fn spawn(
+    c: &mut Conn,
+    run_id: &str,
+    key: &str,
+    children: &[NewStep],
+    concurrency: u32,
+    state: Option<&Value>,
+    now: i64,
+) -> Result<(), StoreError> {
+    let rows: Vec<StepRow> = children
+        .iter()
+        .enumerate()
+        .map(|(i, s)| StepRow {
+            key: s.key.clone(),
+            phase: Phase::Main,
+            status: StepStatus::Pending,
+            deps: Vec::new(),
+            max_attempts: s.max_attempts.max(1),
+            has_compensation: false,
+            compensation_max_attempts: 1,
+            idempotency_key: s.idempotency_key.clone(),
+            parent_key: Some(key.to_string()),
+            item_index: Some(i as u32),
+        })
+        .collect();
+    insert_steps(c, run_id, &rows, now).await?;
+    let open: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM steps WHERE run_id = $1 AND parent_key = $2 \
+         AND status NOT IN ('succeeded', 'failed', 'skipped', 'compensated', 'compensation_failed')",
+    )
+    .bind(run_id)
+    .bind(key)
+    .fetch_one(&mut *c)
+    .await?;
+    let slots = if concurrency == 0 {
+        i64::MAX
+    } else {
+        i64::from(concurrency)
+    };
+    sqlx::query(
+        "UPDATE steps SET status = 'ready', ready_at = $3, due_at = $3, updated = $3 \
+         WHERE run_id = $1 AND key IN (SELECT key FROM steps WHERE run_id = $1 \
+         AND parent_key = $2 AND status = 'pending' ORDER BY item_index LIMIT $4)",
+    )
+    .bind(run_id)
+    .bind(key)
+    .bind(now)
+    .bind(slots)
+    .execute(&mut *c)
+    .await?;
+    // The parent counts its open items in `deps_open`; the last one to finish wakes it.
+    sqlx::query(
+        "UPDATE steps SET status = 'waiting', state = $3, waiting_for = 'children', \
+         concurrency = $4, deps_open = $5, ready_at = $6, due_at = $6, lease_owner = NULL, \
+         lease_expires_at = NULL, updated = $7 WHERE run_id = $1 AND key = $2",
+    )
+    .bind(run_id)
+    .bind(key)
+    .bind(json_text_opt(state))
+    .bind(i64::from(concurrency))
+    .bind(open)
+    .bind((open == 0).then_some(now))
+    .bind(now)
+    .execute(&mut *c)
+    .await?;
+    let data = serde_json::json!({ "items": children.len(), "concurrency": concurrency });
+    event(c, run_id, now, "step_spawned", Some(key), Some(&data)).await
+}
+
+/// Whether run `run_id` has an unconsumed signal `name`.
+async fn signal_pending(c: &mut Conn, run_id: &str, name: &str) -> Result<bool, StoreError> {
+    let found: Option<i64> = sqlx::query_scalar(
+        "SELECT id FROM signals WHERE run_id = $1 AND name = $2 AND consumed_by_step IS NULL LIMIT 1",
+    )
+    .bind(run_id)
+    .bind(name)
+    .fetch_optional(&mut *c)
+    .await?;
+    Ok(found.is_some())
+}
+
+/// Whether run `run_id` has finished.
+async fn run_finished(c: &mut Conn, run_id: &str) -> Result<bool, StoreError> {
+    let status: Option<String> = sqlx::query_scalar("SELECT status FROM runs WHERE id = $1")
+        .bind(run_id)
+        .fetch_optional(&mut *c)
+        .await?;
+    Ok(match status {
+        Some(s) => s.parse::<RunStatus>()?.is_terminal(),
+        None => false,
+    })
+}
+
+/// Shows a run of the main stage as `running` while any step is ready or running, and as
+/// `waiting` while every open step waits for a timer, a signal or a child run.
+async fn refresh_run_status(c: &mut Conn, run_id: &str, now: i64) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE runs SET status = CASE WHEN EXISTS (SELECT 1 FROM steps WHERE run_id = $1 \
+         AND status IN ('ready', 'running')) THEN 'running' ELSE 'waiting' END, updated = $2 \
+         WHERE id = $1 AND stage = 'main' AND status IN ('running', 'waiting')",
+    )
+    .bind(run_id)
+    .bind(now)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}

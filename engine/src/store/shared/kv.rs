@@ -1,0 +1,160 @@
+// Shared store body: workflow versions, cron ticks and the engine's key-value entries.
+
+impl This {
+    /// [`Store::put_workflow_version`], one try.
+    async fn put_version_once(
+        &self,
+        hash: &str,
+        name: &str,
+        plan_json: &str,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let n = sqlx::query(
+            "INSERT INTO workflow_versions (hash, name, plan, created) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(hash)
+        .bind(name)
+        .bind(plan_json)
+        .bind(self.clock.now_ms())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+
+    /// [`Store::claim_tick`], one try.
+    async fn claim_tick_once(
+        &self,
+        trigger_key: &str,
+        scheduled_at: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let n = sqlx::query(
+            "INSERT INTO cron_ticks (trigger_key, scheduled_at, fired_at) VALUES ($1, $2, $3) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(trigger_key)
+        .bind(scheduled_at)
+        .bind(self.clock.now_ms())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+
+    /// [`Store::set_tick_run`], one try.
+    async fn set_tick_run_once(
+        &self,
+        trigger_key: &str,
+        scheduled_at: i64,
+        run_id: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "UPDATE cron_ticks SET run_id = $3 WHERE trigger_key = $1 AND scheduled_at = $2",
+        )
+        .bind(trigger_key)
+        .bind(scheduled_at)
+        .bind(run_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// [`Store::last_tick`].
+    async fn last_tick_once(&self, trigger_key: &str) -> Result<Option<i64>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT MAX(scheduled_at) FROM cron_ticks WHERE trigger_key = $1")
+                .bind(trigger_key)
+                .fetch_one(self.read_pool())
+                .await?,
+        )
+    }
+
+    /// [`Store::kv_get`].
+    async fn kv_get_once(&self, namespace: &str, key: &str) -> Result<Option<KvEntry>, StoreError> {
+        let row = sqlx::query("SELECT value, updated FROM kv WHERE namespace = $1 AND key = $2")
+            .bind(namespace)
+            .bind(key)
+            .fetch_optional(self.read_pool())
+            .await?;
+        row.map(|r| {
+            Ok(KvEntry {
+                value: r.try_get("value")?,
+                updated: r.try_get("updated")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// [`Store::kv_put`], one try.
+    async fn kv_put_once(&self, namespace: &str, key: &str, value: &str) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO kv (namespace, key, value, updated) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, \
+             updated = excluded.updated",
+        )
+        .bind(namespace)
+        .bind(key)
+        .bind(value)
+        .bind(self.clock.now_ms())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// [`Store::kv_compare_and_swap`], one try.
+    async fn kv_cas_once(
+        &self,
+        namespace: &str,
+        key: &str,
+        expected: Option<&str>,
+        new: &str,
+    ) -> Result<bool, StoreError> {
+        let now = self.clock.now_ms();
+        let mut tx = self.begin_write().await?;
+        let n = match expected {
+            None => sqlx::query(
+                "INSERT INTO kv (namespace, key, value, updated) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(namespace)
+            .bind(key)
+            .bind(new)
+            .bind(now),
+            Some(old) => sqlx::query(
+                "UPDATE kv SET value = $3, updated = $4 WHERE namespace = $1 AND key = $2 \
+                 AND value = $5",
+            )
+            .bind(namespace)
+            .bind(key)
+            .bind(new)
+            .bind(now)
+            .bind(old),
+        }
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+
+    /// [`Store::kv_delete`], one try.
+    async fn kv_delete_once(&self, namespace: &str, key: &str) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let n = sqlx::query("DELETE FROM kv WHERE namespace = $1 AND key = $2")
+            .bind(namespace)
+            .bind(key)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+}

@@ -1,0 +1,290 @@
+// Shared store body: what a finished step sets in motion — dependents made ready, the next
+// `for_each` item opened, a waiting parent woken — and a run's way through failure:
+// compensation in reverse order of completion, then `on_failure`, then its final status.
+
+/// The statuses a step is done in.
+macro_rules! terminal_statuses {
+    () => {
+        "('succeeded', 'failed', 'skipped', 'compensated', 'compensation_failed')"
+    };
+}
+
+/// A step is done (succeeded, skipped, or failed in a way that lets the run go on): its
+/// dependents lose a dependency and start when they have none left (if the run's stage admits
+/// them); an item frees its slot and the last item wakes its parent.
+async fn step_done(
+    c: &mut Conn,
+    run: &RunState,
+    run_id: &str,
+    key: &str,
+    held: &Held,
+    now: i64,
+) -> Result<(), StoreError> {
+    if let Some(parent) = &held.parent_key {
+        return item_done(c, run_id, parent, now).await;
+    }
+    sqlx::query(
+        "UPDATE steps SET deps_open = deps_open - 1, updated = $3 WHERE run_id = $1 \
+         AND key IN (SELECT key FROM step_deps WHERE run_id = $1 AND dep_key = $2)",
+    )
+    .bind(run_id)
+    .bind(key)
+    .bind(now)
+    .execute(&mut *c)
+    .await?;
+    // Dependents have the same phase, except `$output`, which the main stage admits too.
+    if run.stage.admits(run.status, held.phase) {
+        let ready: Vec<String> = sqlx::query_scalar(
+            "UPDATE steps SET status = 'ready', ready_at = $3, due_at = $3, updated = $3 \
+             WHERE run_id = $1 AND status = 'pending' AND deps_open <= 0 \
+             AND key IN (SELECT key FROM step_deps WHERE run_id = $1 AND dep_key = $2) \
+             RETURNING key",
+        )
+        .bind(run_id)
+        .bind(key)
+        .bind(now)
+        .fetch_all(&mut *c)
+        .await?;
+        for k in &ready {
+            event(c, run_id, now, "step_ready", Some(k), None).await?;
+        }
+    }
+    Ok(())
+}
+
+/// A `for_each` item is done: the next pending item takes its slot, and when none is open
+/// any more the parent is woken to collect the outputs.
+async fn item_done(c: &mut Conn, run_id: &str, parent: &str, now: i64) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE steps SET status = 'ready', ready_at = $3, due_at = $3, updated = $3 \
+         WHERE run_id = $1 AND key IN (SELECT key FROM steps WHERE run_id = $1 \
+         AND parent_key = $2 AND status = 'pending' ORDER BY item_index LIMIT 1)",
+    )
+    .bind(run_id)
+    .bind(parent)
+    .bind(now)
+    .execute(&mut *c)
+    .await?;
+    sqlx::query(
+        "UPDATE steps SET deps_open = deps_open - 1, updated = $3, \
+         ready_at = CASE WHEN deps_open <= 1 THEN $3 ELSE ready_at END, \
+         due_at = CASE WHEN deps_open <= 1 THEN $3 ELSE due_at END \
+         WHERE run_id = $1 AND key = $2 AND status = 'waiting'",
+    )
+    .bind(run_id)
+    .bind(parent)
+    .bind(now)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
+/// Wakes the step of a parent run that waits for a child run which just finished.
+async fn wake_parent(c: &mut Conn, parent: Option<&ParentRef>, now: i64) -> Result<(), StoreError> {
+    let Some(parent) = parent else { return Ok(()) };
+    sqlx::query(
+        "UPDATE steps SET ready_at = $3, due_at = $3, updated = $3 \
+         WHERE run_id = $1 AND key = $2 AND status = 'waiting'",
+    )
+    .bind(&parent.run_id)
+    .bind(&parent.step_key)
+    .bind(now)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
+/// A main step (or the output) failed for good: nothing new starts, open steps are skipped
+/// (child runs they wait for are cancelled), and once running steps have finished their
+/// attempts, compensation begins.
+async fn fail_run(
+    c: &mut Conn,
+    run_id: &str,
+    key: &str,
+    error: &Value,
+    now: i64,
+) -> Result<(), StoreError> {
+    let mut run_error = match error {
+        Value::Object(map) => Value::Object(map.clone()),
+        other => serde_json::json!({ "message": other }),
+    };
+    run_error["step"] = Value::String(key.to_string());
+    sqlx::query(
+        "UPDATE runs SET status = 'compensating', stage = 'failing', error = $2, updated = $3 \
+         WHERE id = $1",
+    )
+    .bind(run_id)
+    .bind(json_text(&run_error))
+    .bind(now)
+    .execute(&mut *c)
+    .await?;
+    event(c, run_id, now, "run_failing", Some(key), Some(&run_error)).await?;
+    let children: Vec<Option<String>> = sqlx::query_scalar(
+        "UPDATE steps SET status = 'skipped', output = 'null', ready_at = NULL, due_at = NULL, \
+         finished = $2, updated = $2 WHERE run_id = $1 AND phase IN ('main', 'output') \
+         AND status IN ('pending', 'ready', 'retrying', 'waiting') RETURNING waiting_for",
+    )
+    .bind(run_id)
+    .bind(now)
+    .fetch_all(&mut *c)
+    .await?;
+    for child in children.iter().flatten() {
+        if let Some(WaitFor::Run(child)) = WaitFor::decode(child) {
+            cancel_tree(c, &child, now).await?;
+        }
+    }
+    advance_failure(c, run_id, now).await
+}
+
+/// Moves a failing run on as far as it can go now: from `failing` (once no main step runs)
+/// to `compensating` (once every compensation is done) to `on_failure` (once every
+/// `on_failure` step is done) to its final status.
+async fn advance_failure(c: &mut Conn, run_id: &str, now: i64) -> Result<(), StoreError> {
+    let Some(mut run) = lock_run(c, run_id).await? else {
+        return Ok(());
+    };
+    loop {
+        let open_phase = match run.stage {
+            Stage::Failing => "('main', 'output')",
+            Stage::Compensating => "('compensation')",
+            Stage::OnFailure => "('on_failure')",
+            Stage::Main | Stage::Done => return Ok(()),
+        };
+        let open: i64 = sqlx::query_scalar(&format!(
+            "SELECT COUNT(*) FROM steps WHERE run_id = $1 AND phase IN {open_phase} \
+             AND status NOT IN {} AND status <> 'dormant'",
+            terminal_statuses!()
+        ))
+        .bind(run_id)
+        .fetch_one(&mut *c)
+        .await?;
+        if open > 0 {
+            return Ok(());
+        }
+        run.stage = match run.stage {
+            Stage::Failing => {
+                start_compensation(c, run_id, now).await?;
+                Stage::Compensating
+            }
+            Stage::Compensating => {
+                start_on_failure(c, run_id, now).await?;
+                Stage::OnFailure
+            }
+            _ => {
+                finish_failed(c, run_id, run.parent.as_ref(), now).await?;
+                return Ok(());
+            }
+        };
+        sqlx::query("UPDATE runs SET stage = $2, updated = $3 WHERE id = $1")
+            .bind(run_id)
+            .bind(run.stage.as_str())
+            .bind(now)
+            .execute(&mut *c)
+            .await?;
+    }
+}
+
+/// Creates a compensation row for every succeeded step that has one, chained so that they
+/// run one at a time in reverse order of completion.
+async fn start_compensation(c: &mut Conn, run_id: &str, now: i64) -> Result<(), StoreError> {
+    let rows = sqlx::query(
+        "SELECT key, compensation_max_attempts, idempotency_key FROM steps WHERE run_id = $1 \
+         AND phase = 'main' AND status = 'succeeded' AND has_compensation \
+         AND NOT EXISTS (SELECT 1 FROM steps t WHERE t.run_id = $1 \
+         AND t.key = $2 || steps.key) ORDER BY completed_seq DESC",
+    )
+    .bind(run_id)
+    .bind(COMPENSATION_PREFIX)
+    .fetch_all(&mut *c)
+    .await?;
+    let mut new_rows = Vec::with_capacity(rows.len());
+    let mut previous: Option<String> = None;
+    for row in rows {
+        let undone: String = row.try_get("key")?;
+        let key = format!("{COMPENSATION_PREFIX}{undone}");
+        new_rows.push(StepRow {
+            key: key.clone(),
+            phase: Phase::Compensation,
+            status: if previous.is_none() {
+                StepStatus::Ready
+            } else {
+                StepStatus::Pending
+            },
+            deps: previous.iter().cloned().collect(),
+            max_attempts: to_u32(row.try_get("compensation_max_attempts")?, "attempts")?.max(1),
+            has_compensation: false,
+            compensation_max_attempts: 1,
+            idempotency_key: row
+                .try_get::<Option<String>, _>("idempotency_key")?
+                .map(|k| format!("{k}/compensate")),
+            parent_key: None,
+            item_index: None,
+        });
+        previous = Some(key);
+    }
+    let keys: Vec<&str> = new_rows.iter().map(|r| r.key.as_str()).collect();
+    let data = serde_json::json!({ "order": keys });
+    event(c, run_id, now, "compensation_started", None, Some(&data)).await?;
+    insert_steps(c, run_id, &new_rows, now).await?;
+    let deps: Vec<(&str, &str)> = new_rows
+        .iter()
+        .flat_map(|r| r.deps.iter().map(move |d| (r.key.as_str(), d.as_str())))
+        .collect();
+    insert_deps(c, run_id, &deps).await
+}
+
+/// Wakes the dormant `on_failure` steps: those without dependencies become ready.
+async fn start_on_failure(c: &mut Conn, run_id: &str, now: i64) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE steps SET status = CASE WHEN deps_open <= 0 THEN 'ready' ELSE 'pending' END, \
+         ready_at = CASE WHEN deps_open <= 0 THEN $2 ELSE NULL END, \
+         due_at = CASE WHEN deps_open <= 0 THEN $2 ELSE NULL END, updated = $2 \
+         WHERE run_id = $1 AND phase = 'on_failure' AND status = 'dormant'",
+    )
+    .bind(run_id)
+    .bind(now)
+    .execute(&mut *c)
+    .await?;
+    event(c, run_id, now, "on_failure_started", None, None).await
+}
+
+/// Ends a failed run: `compensation_failed` if a compensation failed for good, else `failed`.
+async fn finish_failed(
+    c: &mut Conn,
+    run_id: &str,
+    parent: Option<&ParentRef>,
+    now: i64,
+) -> Result<(), StoreError> {
+    let status: String = sqlx::query_scalar(
+        "UPDATE runs SET status = CASE WHEN EXISTS (SELECT 1 FROM steps WHERE run_id = $1 \
+         AND status = 'compensation_failed') THEN 'compensation_failed' ELSE 'failed' END, \
+         stage = 'done', finished = $2, updated = $2 WHERE id = $1 RETURNING status",
+    )
+    .bind(run_id)
+    .bind(now)
+    .fetch_one(&mut *c)
+    .await?;
+    event(c, run_id, now, &format!("run_{status}"), None, None).await?;
+    wake_parent(c, parent, now).await
+}
+
+/// Records on the undone step what its compensation `~key` came to.
+async fn mark_compensated(
+    c: &mut Conn,
+    run_id: &str,
+    compensation_key: &str,
+    status: StepStatus,
+    now: i64,
+) -> Result<(), StoreError> {
+    let Some(undone) = compensation_key.strip_prefix(COMPENSATION_PREFIX) else {
+        return Ok(());
+    };
+    sqlx::query("UPDATE steps SET status = $3, updated = $4 WHERE run_id = $1 AND key = $2")
+        .bind(run_id)
+        .bind(undone)
+        .bind(status.as_str())
+        .bind(now)
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}

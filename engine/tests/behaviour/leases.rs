@@ -1,0 +1,73 @@
+//! Leases: an attempt whose worker died counts as an attempt, and the step is taken over.
+
+use crate::on_both_stores;
+use crate::support::{Backend, Harness, Recorder};
+use braid_engine::store::RunStatus;
+use serde_json::json;
+
+on_both_stores!(
+    a_dead_workers_step_is_taken_over_after_its_lease,
+    an_interrupted_last_attempt_fails_the_step,
+);
+
+async fn a_dead_workers_step_is_taken_over_after_its_lease(backend: Backend) {
+    let (server, base) = Recorder::start().await;
+    let h = Harness::new(
+        backend,
+        &format!(
+            r#"workflow w {{ step call = http.post("{base}/call") {{ retry {{ attempts 3 }} }} }}"#
+        ),
+    )
+    .await;
+    let id = h.start("w", json!({})).await;
+    // Another process claims the step and dies without a word.
+    let now = h.clock.advance(0);
+    let taken = h
+        .store
+        .claim("dead-worker", now, 10, 30_000)
+        .await
+        .expect("claim");
+    assert_eq!(taken.len(), 1);
+    assert_eq!(h.drain().await, 0, "the lease holds");
+    h.advance(29_999).await;
+    assert!(server.calls().is_empty());
+    h.advance(1).await;
+    assert_eq!(h.status(&id).await, RunStatus::Succeeded);
+    let attempts: Vec<_> = h
+        .detail(&id)
+        .await
+        .attempts
+        .into_iter()
+        .filter(|a| a.key == "call")
+        .map(|a| (a.attempt, a.worker, a.outcome))
+        .collect();
+    assert_eq!(
+        attempts,
+        vec![
+            (1, "dead-worker".to_string(), Some("lost".to_string())),
+            (2, "worker-1".to_string(), Some("succeeded".to_string())),
+        ]
+    );
+}
+
+async fn an_interrupted_last_attempt_fails_the_step(backend: Backend) {
+    let (server, base) = Recorder::start().await;
+    let h = Harness::new(
+        backend,
+        &format!(
+            r#"workflow w {{ step call = http.post("{base}/call") {{ retry {{ attempts 1 }} }} }}"#
+        ),
+    )
+    .await;
+    let id = h.start("w", json!({})).await;
+    let now = h.clock.advance(0);
+    h.store
+        .claim("dead-worker", now, 10, 30_000)
+        .await
+        .expect("claim");
+    h.advance(30_000).await;
+    let run = h.run(&id).await;
+    assert_eq!(run.status, RunStatus::Failed);
+    assert_eq!(run.error.expect("error")["class"], json!("interrupted"));
+    assert!(server.calls().is_empty(), "no attempt is left to call with");
+}
