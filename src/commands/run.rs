@@ -32,6 +32,10 @@ pub struct RunArgs {
     /// The store: `sqlite://PATH` or `postgres://…`.
     #[arg(long, env = "BRAID_DATABASE_URL", default_value = "sqlite://braid.db")]
     db: String,
+    /// How long a claimed step stays this process's without a heartbeat: after a crash, the
+    /// next process takes the step back once this has passed (`500ms`, `30s`, `1m`).
+    #[arg(long, env = "BRAID_LEASE", default_value = "30s", value_parser = humantime::parse_duration)]
+    lease: Duration,
 }
 
 /// Runs `braid run`.
@@ -62,7 +66,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         store.clone(),
         Arc::new(SystemClock),
         HashMap::new(),
-        ExecutorConfig::default(),
+        ExecutorConfig {
+            lease: args.lease,
+            ..ExecutorConfig::default()
+        },
     );
     engine.load_workflows(plans.values().cloned());
 

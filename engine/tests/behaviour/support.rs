@@ -1,20 +1,17 @@
 //! What the behaviour suite shares: a store of either kind (a fresh SQLite file, or a fresh
-//! PostgreSQL schema), an engine on a manual clock, and a recording HTTP server.
+//! PostgreSQL schema), an engine on a manual clock, and (from `braid-testkit`) a recording
+//! HTTP server.
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
-use axum::Router;
 use braid_dsl::plan::WorkflowPlan;
 use braid_dsl::SourceMap;
 use braid_engine::clock::{Clock, ManualClock};
 use braid_engine::executor::{Engine, ExecutorConfig, StartRequest};
 use braid_engine::store::{self, RunDetail, RunRecord, RunStatus, Store, StoreOptions};
-use serde_json::{json, Value};
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+pub use braid_testkit::{fresh_postgres_url, Recorder, Reply};
 
 /// Which database a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,31 +35,6 @@ macro_rules! on_both_stores {
             }
         }
     )+};
-}
-
-/// The PostgreSQL server the suite uses.
-pub fn postgres_url() -> String {
-    std::env::var("BRAID_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
-}
-
-/// A URL to a schema of its own on the test PostgreSQL server. Fails the test (never skips it)
-/// when the server cannot be reached.
-pub async fn fresh_postgres_url() -> String {
-    use sqlx::Connection;
-    let base = postgres_url();
-    let mut conn = sqlx::PgConnection::connect(&base)
-        .await
-        .unwrap_or_else(|e| {
-            panic!("PostgreSQL at {base} is unreachable ({e}); run scripts/ensure-postgres")
-        });
-    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&mut conn)
-        .await
-        .expect("create schema");
-    let sep = if base.contains('?') { '&' } else { '?' };
-    format!("{base}{sep}options=-c%20search_path%3D{schema}")
 }
 
 /// A store of either kind, with what keeps it alive.
@@ -213,157 +185,4 @@ impl Harness {
             .map(|s| s.status.to_string())
             .unwrap_or_else(|| format!("no step {key}"))
     }
-}
-
-/// One request the recording server received.
-#[derive(Debug, Clone)]
-pub struct Call {
-    pub method: String,
-    pub path: String,
-    pub idempotency_key: Option<String>,
-    pub body: Value,
-}
-
-/// A scripted answer.
-#[derive(Debug, Clone)]
-pub struct Reply {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Value,
-    pub delay: Duration,
-}
-
-impl Reply {
-    /// An answer with `status` and a JSON body.
-    pub fn status(status: u16, body: Value) -> Self {
-        Reply {
-            status,
-            headers: Vec::new(),
-            body,
-            delay: Duration::ZERO,
-        }
-    }
-
-    /// The same answer, sent after `ms` milliseconds.
-    pub fn after_ms(mut self, ms: u64) -> Self {
-        self.delay = Duration::from_millis(ms);
-        self
-    }
-
-    /// The same answer with a header.
-    pub fn header(mut self, name: &str, value: &str) -> Self {
-        self.headers.push((name.into(), value.into()));
-        self
-    }
-}
-
-/// An HTTP server on 127.0.0.1 that records every request and answers from a script per
-/// path (then `200 {"path", "n", "echo"}`).
-#[derive(Default)]
-pub struct Recorder {
-    calls: Mutex<Vec<Call>>,
-    script: Mutex<HashMap<String, VecDeque<Reply>>>,
-    in_flight: Mutex<(usize, usize)>,
-}
-
-impl Recorder {
-    /// Starts a server; returns it and its base URL.
-    pub async fn start() -> (Arc<Recorder>, String) {
-        let recorder = Arc::new(Recorder::default());
-        let app = Router::new().fallback(answer).with_state(recorder.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        (recorder, format!("http://{addr}"))
-    }
-
-    /// Queues answers for `path`, used in order before the default answer.
-    pub fn script(&self, path: &str, replies: impl IntoIterator<Item = Reply>) {
-        self.script
-            .lock()
-            .expect("lock")
-            .entry(path.to_string())
-            .or_default()
-            .extend(replies);
-    }
-
-    /// Every request so far.
-    pub fn calls(&self) -> Vec<Call> {
-        self.calls.lock().expect("lock").clone()
-    }
-
-    /// The requests to `path`.
-    pub fn calls_to(&self, path: &str) -> Vec<Call> {
-        self.calls()
-            .into_iter()
-            .filter(|c| c.path == path)
-            .collect()
-    }
-
-    /// The most requests that were being answered at the same time.
-    pub fn max_in_flight(&self) -> usize {
-        self.in_flight.lock().expect("lock").1
-    }
-
-    /// The paths requested, in order.
-    pub fn paths(&self) -> Vec<String> {
-        self.calls().into_iter().map(|c| c.path).collect()
-    }
-}
-
-async fn answer(
-    State(recorder): State<Arc<Recorder>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let path = uri.path().to_string();
-    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let n = {
-        let mut calls = recorder.calls.lock().expect("lock");
-        calls.push(Call {
-            method: method.to_string(),
-            path: path.clone(),
-            idempotency_key: headers
-                .get("idempotency-key")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string),
-            body: body.clone(),
-        });
-        calls.iter().filter(|c| c.path == path).count()
-    };
-    let scripted = recorder
-        .script
-        .lock()
-        .expect("lock")
-        .get_mut(&path)
-        .and_then(VecDeque::pop_front);
-    let reply = scripted
-        .unwrap_or_else(|| Reply::status(200, json!({ "path": path, "n": n, "echo": body })));
-    {
-        let mut in_flight = recorder.in_flight.lock().expect("lock");
-        in_flight.0 += 1;
-        in_flight.1 = in_flight.1.max(in_flight.0);
-    }
-    tokio::time::sleep(reply.delay).await;
-    recorder.in_flight.lock().expect("lock").0 -= 1;
-    let mut response = (
-        StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-        axum::Json(reply.body),
-    )
-        .into_response();
-    for (name, value) in reply.headers {
-        if let (Ok(name), Ok(value)) = (
-            axum::http::HeaderName::from_bytes(name.as_bytes()),
-            axum::http::HeaderValue::from_str(&value),
-        ) {
-            response.headers_mut().insert(name, value);
-        }
-    }
-    response
 }
