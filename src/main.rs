@@ -1,4 +1,4 @@
-//! The `braid` command: check and graph workflows (and, as the engine grows, run and serve them).
+//! The `braid` command: check, graph and run workflows, serve them, and operate a server.
 
 mod commands;
 
@@ -23,6 +23,14 @@ enum Command {
     Run(commands::run::RunArgs),
     /// Apply the store's schema migrations.
     Migrate(commands::migrate::MigrateArgs),
+    /// Run the service: webhooks, cron, the HTTP API and the executor.
+    Serve(commands::serve::ServeArgs),
+    /// List the workflows a server serves (and the files it could not load).
+    Workflows(commands::runs::WorkflowsArgs),
+    /// Start a run on a server.
+    Start(commands::runs::StartArgs),
+    /// List, show, retry, cancel and signal runs on a server.
+    Runs(commands::runs::RunsArgs),
 }
 
 fn main() -> ExitCode {
@@ -32,12 +40,21 @@ fn main() -> ExitCode {
         Command::Graph(args) => commands::graph::run(args),
         Command::Run(args) => block_on(commands::run::run(args)),
         Command::Migrate(args) => block_on(commands::migrate::run(args)),
+        Command::Serve(args) => block_on(commands::serve::run(args)),
+        Command::Workflows(args) => block_on(commands::runs::workflows(args)),
+        Command::Start(args) => block_on(commands::runs::start(args)),
+        Command::Runs(args) => block_on(commands::runs::runs(args)),
     };
     match outcome {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
-            commands::exit_usage()
+            // The server refused: like a failed run, exit 1; anything else is usage or IO.
+            if err.downcast_ref::<commands::client::ApiFailure>().is_some() {
+                commands::exit_failure()
+            } else {
+                commands::exit_usage()
+            }
         }
     }
 }

@@ -1,8 +1,12 @@
 //! Braid's engine: the store (SQLite and PostgreSQL), the durable executor, triggers and the
 //! HTTP API.
+pub mod api;
 pub mod clock;
 pub mod crypto;
 pub mod executor;
+pub mod loader;
+pub mod metrics;
 pub mod redact;
 pub mod runtime;
+pub mod service;
 pub mod store;

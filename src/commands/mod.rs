@@ -2,9 +2,12 @@
 //! problems (exit 2).
 
 pub mod check;
+pub mod client;
 pub mod graph;
 pub mod migrate;
 pub mod run;
+pub mod runs;
+pub mod serve;
 
 use braid_dsl::diagnostic::Diagnostic;
 use braid_dsl::render;
@@ -26,4 +29,27 @@ pub fn exit_failure() -> ExitCode {
 pub fn print_diagnostics(sources: &SourceMap, diagnostics: &[Diagnostic]) {
     let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     eprint!("{}", render::to_human(sources, diagnostics, color));
+}
+
+/// How `braid serve` writes its logs.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Logs through `tracing` on stderr; `RUST_LOG` filters (default `info`).
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Human => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
 }

@@ -109,7 +109,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let progress = engine.subscribe();
-    let worker = tokio::spawn(engine.clone().run(stopped));
+    let worker = tokio::spawn(engine.clone().run(stopped, Duration::from_secs(5)));
     let printer = tokio::spawn(print_progress(progress, run_id.clone()));
     let run = loop {
         let run = store.load_run(&run_id).await.context("reading the run")?;

@@ -279,6 +279,30 @@ impl<'a> Evaluator<'a> {
                     )
                 });
             }
+            // Only in a webhook's `dedupe` (the checker sees to that): the request's header,
+            // read from `trigger.headers`, whose names are lower case; `null` when absent.
+            "header" => {
+                let key = match call
+                    .positional()
+                    .next()
+                    .map(|e| self.eval(e, scope))
+                    .transpose()?
+                {
+                    Some(Value::String(k)) => k.to_ascii_lowercase(),
+                    _ => {
+                        return Err(EvalError::new(
+                            EvalErrorKind::Type,
+                            "header() takes a header name",
+                        ))
+                    }
+                };
+                return Ok(scope
+                    .get("trigger")
+                    .and_then(|t| t.get("headers"))
+                    .and_then(|h| h.get(&key))
+                    .cloned()
+                    .unwrap_or(Value::Null));
+            }
             _ => {}
         }
         self.enter()?;

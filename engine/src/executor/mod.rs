@@ -13,13 +13,14 @@ pub use plans::PlanCache;
 pub use start::{step_rows, StartError, StartRequest};
 
 use crate::clock::Clock;
+use crate::metrics::Metrics;
 use crate::redact::Redactor;
 use crate::runtime::host::Secrets;
-use crate::store::{Claimed, Completion, CompletionReport, Store, StoreError};
+use crate::store::{Claimed, Completion, CompletionReport, StepRef, Store, StoreError};
 use braid_dsl::plan::WorkflowPlan;
 use braid_stdlib::http::HttpClient;
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::sync::{broadcast, watch, Notify, Semaphore};
 use tracing::Instrument;
@@ -79,6 +80,11 @@ pub struct Engine {
     config: ExecutorConfig,
     committer: Committer,
     progress: broadcast::Sender<Progress>,
+    /// Steps this process is carrying out: the heartbeat renews exactly these leases, so a
+    /// step abandoned after a store error lapses and is taken back.
+    in_flight: Mutex<HashSet<StepRef>>,
+    /// Counters and gauges for `/metrics`.
+    pub metrics: Metrics,
 }
 
 impl Engine {
@@ -102,14 +108,39 @@ impl Engine {
             workflows: RwLock::new(HashMap::new()),
             config,
             progress,
+            in_flight: Mutex::new(HashSet::new()),
+            metrics: Metrics::new(),
         })
     }
 
     /// Makes `plans` the workflows new runs start from (runs already started keep theirs).
     pub fn load_workflows(&self, plans: impl IntoIterator<Item = WorkflowPlan>) {
+        self.serve_workflows(plans.into_iter().map(Arc::new));
+    }
+
+    /// As [`Engine::load_workflows`], for plans already shared.
+    pub fn serve_workflows(&self, plans: impl IntoIterator<Item = Arc<WorkflowPlan>>) {
         let mut map = self.workflows.write().unwrap_or_else(|e| e.into_inner());
         map.clear();
-        map.extend(plans.into_iter().map(|p| (p.name.clone(), Arc::new(p))));
+        map.extend(plans.into_iter().map(|p| (p.name.clone(), p)));
+    }
+
+    /// Every loaded workflow, by name.
+    pub fn workflows(&self) -> Vec<Arc<WorkflowPlan>> {
+        let map = self.workflows.read().unwrap_or_else(|e| e.into_inner());
+        let mut plans: Vec<_> = map.values().cloned().collect();
+        plans.sort_by(|a, b| a.name.cmp(&b.name));
+        plans
+    }
+
+    /// The clock the engine reads.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// This process's worker id (in leases and attempt rows).
+    pub fn worker_id(&self) -> &str {
+        &self.config.worker_id
     }
 
     /// The loaded workflow `name`.
@@ -126,25 +157,26 @@ impl Engine {
         self.progress.subscribe()
     }
 
-    /// Claims and carries out steps until `shutdown` turns true; then stops claiming and waits
-    /// for the steps it is running (their results are written).
-    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
-        let slots = Arc::new(Semaphore::new(self.config.max_in_flight));
+    /// Claims and carries out steps until `shutdown` turns true; then stops claiming, gives
+    /// running attempts up to `grace` to finish (their results are written), and lets the
+    /// leases of any still running lapse at once, so the next start takes them back.
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>, grace: Duration) {
+        let max = self.config.max_in_flight.max(1);
+        let slots = Arc::new(Semaphore::new(max));
         let heartbeat = tokio::spawn(self.clone().heartbeat());
-        loop {
-            if *shutdown.borrow() {
-                break;
-            }
-            let free = slots.available_permits().max(1) as u32;
+        while !*shutdown.borrow() {
+            // Claim only what there are free slots for: a claimed step never waits in memory.
+            let first = tokio::select! {
+                permit = slots.clone().acquire_owned() => permit,
+                _ = shutdown.changed() => continue,
+            };
+            let Ok(first) = first else { break };
+            let free = 1 + slots.available_permits() as u32;
             let now = self.clock.now_ms();
+            let lease = self.config.lease.as_millis() as i64;
             let claimed = match self
                 .store
-                .claim(
-                    &self.config.worker_id,
-                    now,
-                    free,
-                    self.config.lease.as_millis() as i64,
-                )
+                .claim(&self.config.worker_id, now, free, lease)
                 .await
             {
                 Ok(c) => c,
@@ -154,6 +186,7 @@ impl Engine {
                 }
             };
             if claimed.is_empty() {
+                drop(first);
                 let pause = self.idle_pause().await;
                 tokio::select! {
                     _ = self.wake.notified() => {}
@@ -162,9 +195,14 @@ impl Engine {
                 }
                 continue;
             }
+            let mut first = Some(first);
             for step in claimed {
-                let Ok(permit) = slots.clone().acquire_owned().await else {
-                    break;
+                let permit = match first.take() {
+                    Some(p) => p,
+                    None => match slots.clone().try_acquire_owned() {
+                        Ok(p) => p,
+                        Err(_) => break,
+                    },
                 };
                 let engine = self.clone();
                 tokio::spawn(async move {
@@ -174,9 +212,16 @@ impl Engine {
                 });
             }
         }
-        // Let running attempts finish and record their results.
-        let _ = slots.acquire_many(self.config.max_in_flight as u32).await;
+        if tokio::time::timeout(grace, slots.acquire_many(max as u32))
+            .await
+            .is_err()
+        {
+            tracing::warn!("attempts still running after the grace period; handing them back");
+        }
         heartbeat.abort();
+        if let Err(e) = self.store.release(&self.config.worker_id, &[]).await {
+            tracing::warn!(error = %e, "handing back leases failed; they lapse on their own");
+        }
     }
 
     /// Claims and carries out every step due at the clock's current time, and the steps that
@@ -229,7 +274,21 @@ impl Engine {
         loop {
             tokio::time::sleep(every).await;
             let until = self.clock.now_ms() + self.config.lease.as_millis() as i64;
-            if let Err(e) = self.store.renew_leases(&self.config.worker_id, until).await {
+            let steps: Vec<StepRef> = self
+                .in_flight
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .cloned()
+                .collect();
+            if steps.is_empty() {
+                continue;
+            }
+            if let Err(e) = self
+                .store
+                .renew_leases(&self.config.worker_id, &steps, until)
+                .await
+            {
                 tracing::warn!(error = %e, "renewing leases failed");
             }
         }
@@ -237,11 +296,21 @@ impl Engine {
 
     async fn carry_out(&self, claimed: Claimed) {
         let span = tracing::info_span!("step", run_id = %claimed.run_id, workflow = %claimed.workflow, step = %claimed.key, attempt = claimed.attempt);
+        let step = claimed.step_ref();
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(step.clone());
         self.carry_out_inner(claimed).instrument(span).await;
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&step);
     }
 
     async fn carry_out_inner(&self, claimed: Claimed) {
         self.report(&claimed, "started", None);
+        let began = std::time::Instant::now();
         let outcome = match self.execute(&claimed).await {
             Ok(outcome) => outcome,
             Err(e) => {
@@ -267,7 +336,19 @@ impl Engine {
             outcome,
         };
         match self.committer.commit(completion).await {
-            Ok(CompletionReport::Applied) => self.report(&claimed, event, message),
+            Ok(CompletionReport::Applied) => {
+                let seconds = began.elapsed().as_secs_f64();
+                self.metrics
+                    .attempt_finished(&claimed.workflow, event, seconds);
+                if event != "succeeded" {
+                    tracing::info!(
+                        outcome = event,
+                        message = message.as_deref(),
+                        "step attempt ended"
+                    );
+                }
+                self.report(&claimed, event, message)
+            }
             Ok(CompletionReport::LeaseLost) => {
                 tracing::warn!("lease lost; another process took this step over")
             }

@@ -68,6 +68,9 @@ impl Engine {
             steps: step_rows(plan),
         };
         let outcome = self.store.create_run(run).await?;
+        if matches!(outcome, CreateOutcome::Created(_)) {
+            self.metrics.run_started(&plan.name);
+        }
         self.wake.notify_one();
         Ok(outcome)
     }

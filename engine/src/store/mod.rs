@@ -95,8 +95,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         lease_ms: i64,
     ) -> Result<Vec<Claimed>, StoreError>;
 
-    /// Extends every lease held by `worker_id` to `until`; returns how many.
-    async fn renew_leases(&self, worker_id: &str, until: i64) -> Result<u64, StoreError>;
+    /// Extends the leases `worker_id` holds on `steps` to `until`; returns how many.
+    async fn renew_leases(
+        &self,
+        worker_id: &str,
+        steps: &[StepRef],
+        until: i64,
+    ) -> Result<u64, StoreError>;
 
     /// On shutdown: hands back claimed steps the worker has not started (they return to
     /// their previous status and the claim does not count as an attempt), and lets the
@@ -177,6 +182,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// A run with its steps, attempts and events.
     async fn get_run_detail(&self, run_id: &str) -> Result<RunDetail, StoreError>;
+
+    /// Checks that the database answers (`/readyz`).
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Figures for `/metrics`, as of `now`: steps due, runs by workflow and status, each
+    /// workflow's last success.
+    async fn stats(&self, now: i64) -> Result<StoreStats, StoreError>;
 }
 
 /// SQLite's `synchronous` setting.

@@ -675,6 +675,17 @@ pub struct WorkflowVersion {
     pub created: i64,
 }
 
+/// Figures about the whole store, for metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreStats {
+    /// Steps whose time has come and that no worker holds: the queue's depth.
+    pub due_steps: u64,
+    /// Number of runs per (workflow, status).
+    pub runs: Vec<(String, RunStatus, u64)>,
+    /// Per workflow, when its latest succeeded run finished (ms).
+    pub last_success: Vec<(String, i64)>,
+}
+
 /// A value in the engine's key-value store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KvEntry {

@@ -195,3 +195,19 @@ fn call_arguments_are_evaluated_for_steps() {
     assert_eq!(args.named.get("body"), Some(&json!({ "id": 7 })));
     let _ = FunctionKind::Pure;
 }
+
+#[test]
+fn header_reads_the_request_headers_case_insensitively() {
+    let scope = Scope::new().with(
+        "trigger",
+        json!({ "headers": { "x-shop-webhook-id": "evt-1" }, "query": {} }),
+    );
+    assert_eq!(
+        eval_with("", r#"header("X-Shop-Webhook-Id")"#, &scope).ok(),
+        Some(json!("evt-1"))
+    );
+    assert_eq!(
+        eval_with("", r#"header("X-Missing")"#, &scope).ok(),
+        Some(json!(null))
+    );
+}

@@ -147,19 +147,29 @@ impl This {
     }
 
     /// [`Store::renew_leases`], one try.
-    async fn renew_once(&self, worker_id: &str, until: i64) -> Result<u64, StoreError> {
+    async fn renew_once(
+        &self,
+        worker_id: &str,
+        steps: &[StepRef],
+        until: i64,
+    ) -> Result<u64, StoreError> {
         let mut tx = self.begin_write().await?;
-        let n = sqlx::query(
-            "UPDATE steps SET lease_expires_at = $2, due_at = $2 \
-             WHERE lease_owner = $1 AND status = 'running'",
-        )
-        .bind(worker_id)
-        .bind(until)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        let mut renewed = 0;
+        for step in steps {
+            renewed += sqlx::query(
+                "UPDATE steps SET lease_expires_at = $4, due_at = $4 WHERE run_id = $1 \
+                 AND key = $2 AND lease_owner = $3 AND status = 'running'",
+            )
+            .bind(&step.run_id)
+            .bind(&step.key)
+            .bind(worker_id)
+            .bind(until)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
         tx.commit().await?;
-        Ok(n)
+        Ok(renewed)
     }
 
     /// [`Store::release`], one try.

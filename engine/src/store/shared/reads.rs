@@ -119,8 +119,8 @@ impl This {
         let steps = sqlx::query(concat!(
             "SELECT ",
             step_columns!(),
-            " FROM steps s WHERE s.run_id = $1 ORDER BY s.created, s.parent_key IS NOT NULL, \
-             s.item_index, s.key"
+            " FROM steps s WHERE s.run_id = $1 \
+             ORDER BY s.started IS NULL, s.started, s.item_index, s.key"
         ))
         .bind(run_id)
         .fetch_all(&mut *tx)
@@ -186,6 +186,54 @@ impl This {
         .fetch_one(self.read_pool())
         .await?;
         Ok(n.max(0) as u64)
+    }
+
+    /// [`Store::ping`].
+    async fn ping_once(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(self.read_pool()).await?;
+        Ok(())
+    }
+
+    /// [`Store::stats`]: one snapshot.
+    async fn stats_once(&self, now: i64) -> Result<StoreStats, StoreError> {
+        let mut tx = self.begin_read().await?;
+        let due: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM steps WHERE due_at <= $1 AND status <> 'running'",
+        )
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        let mut runs = Vec::new();
+        for row in sqlx::query(
+            "SELECT workflow, status, COUNT(*) AS n FROM runs GROUP BY workflow, status",
+        )
+        .fetch_all(&mut *tx)
+        .await?
+        {
+            runs.push((
+                row.try_get("workflow")?,
+                row.try_get::<String, _>("status")?.parse()?,
+                row.try_get::<i64, _>("n")?.max(0) as u64,
+            ));
+        }
+        let mut last_success = Vec::new();
+        for row in sqlx::query(
+            "SELECT workflow, MAX(finished) AS at FROM runs WHERE status = 'succeeded' \
+             GROUP BY workflow",
+        )
+        .fetch_all(&mut *tx)
+        .await?
+        {
+            if let Some(at) = row.try_get::<Option<i64>, _>("at")? {
+                last_success.push((row.try_get("workflow")?, at));
+            }
+        }
+        tx.commit().await?;
+        Ok(StoreStats {
+            due_steps: due.max(0) as u64,
+            runs,
+            last_success,
+        })
     }
 
     /// [`Store::get_workflow_version`].

@@ -65,8 +65,13 @@ impl Store for This {
         with_retries!(self.claim_once(worker_id, now, limit, lease_ms))
     }
 
-    async fn renew_leases(&self, worker_id: &str, until: i64) -> Result<u64, StoreError> {
-        with_retries!(self.renew_once(worker_id, until))
+    async fn renew_leases(
+        &self,
+        worker_id: &str,
+        steps: &[StepRef],
+        until: i64,
+    ) -> Result<u64, StoreError> {
+        with_retries!(self.renew_once(worker_id, steps, until))
     }
 
     async fn release(&self, worker_id: &str, unstarted: &[StepRef]) -> Result<u64, StoreError> {
@@ -151,5 +156,13 @@ impl Store for This {
 
     async fn get_run_detail(&self, run_id: &str) -> Result<RunDetail, StoreError> {
         self.run_detail_once(run_id).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.ping_once().await
+    }
+
+    async fn stats(&self, now: i64) -> Result<StoreStats, StoreError> {
+        self.stats_once(now).await
     }
 }

@@ -1,0 +1,41 @@
+//! Liveness, readiness, metrics and the OpenAPI document.
+
+use super::{ApiError, ApiState, OPENAPI};
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::Json;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// `GET /healthz`: the process is up.
+pub async fn healthz() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// `GET /readyz`: the store answers.
+pub async fn readyz(State(state): State<Arc<ApiState>>) -> Result<Json<Value>, ApiError> {
+    state.engine.store.ping().await?;
+    Ok(Json(json!({ "status": "ready" })))
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(State(state): State<Arc<ApiState>>) -> impl IntoResponse {
+    let now = state.engine.clock().now_ms();
+    match state.engine.store.stats(now).await {
+        Ok(stats) => state.engine.metrics.update_from_store(&stats, now),
+        Err(e) => tracing::warn!(error = %e, "metrics: reading the store failed"),
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.engine.metrics.render(),
+    )
+}
+
+/// `GET /api/openapi.json`.
+pub async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+}
