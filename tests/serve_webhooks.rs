@@ -175,7 +175,9 @@ async fn webhooks(db: String) {
         .with_prefix("sha256="),
     );
     let too_big = serde_json::to_vec(&json!({ "id": "x".repeat(4096) })).expect("json");
-    let rejections: Vec<(&str, Vec<u8>, Option<Scheme>, StatusCode, &str)> = vec![
+    /// Path, body, signing scheme, expected status, a word the message must contain.
+    type Rejection<'a> = (&'a str, Vec<u8>, Option<Scheme>, StatusCode, &'a str);
+    let rejections: Vec<Rejection> = vec![
         (
             "/hooks/hmac",
             good.clone(),
