@@ -54,8 +54,12 @@ fn describe(plan: &WorkflowPlan) -> Value {
             }),
         })
         .collect();
+    let version = serde_json::to_string(plan)
+        .map(|json| crate::store::plan_hash(&json))
+        .unwrap_or_default();
     json!({
         "name": plan.name,
+        "version": version,
         "description": plan.description,
         "file": plan.file,
         "inputs": inputs,
