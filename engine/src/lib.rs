@@ -5,4 +5,6 @@ pub mod crypto;
 pub mod executor;
 pub mod redact;
 pub mod runtime;
+pub mod secret_store;
 pub mod store;
+pub mod token_store;
