@@ -23,6 +23,8 @@ enum Command {
     Run(commands::run::RunArgs),
     /// Apply the store's schema migrations.
     Migrate(commands::migrate::MigrateArgs),
+    /// Manage the encrypted secrets `secret("NAME")` reads: set, list, delete, key.
+    Secret(commands::secret::SecretArgs),
 }
 
 fn main() -> ExitCode {
@@ -32,6 +34,7 @@ fn main() -> ExitCode {
         Command::Graph(args) => commands::graph::run(args),
         Command::Run(args) => block_on(commands::run::run(args)),
         Command::Migrate(args) => block_on(commands::migrate::run(args)),
+        Command::Secret(args) => block_on(commands::secret::run(args)),
     };
     match outcome {
         Ok(code) => code,

@@ -5,6 +5,7 @@ pub mod check;
 pub mod graph;
 pub mod migrate;
 pub mod run;
+pub mod secret;
 
 use braid_dsl::diagnostic::Diagnostic;
 use braid_dsl::render;
