@@ -236,7 +236,11 @@ async fn a_refresh_leased_elsewhere_is_waited_for_not_repeated() {
         released_at: tokio::time::Instant::now() + Duration::from_millis(300),
     });
     let client = HttpClient::default().with_token_store(store);
-    state.lock().unwrap().valid.insert("tok-from-elsewhere".into());
+    state
+        .lock()
+        .unwrap()
+        .valid
+        .insert("tok-from-elsewhere".into());
     let answer = get_data(&client, target(&base, credentials(), "cs-secret"))
         .await
         .expect("2xx");

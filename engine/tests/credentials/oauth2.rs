@@ -112,8 +112,8 @@ async fn two_engines_on_one_store_fetch_one_token(backend: Backend) {
 }
 
 async fn a_token_is_refreshed_shortly_before_it_expires(backend: Backend) {
-    // 61 s of validity: usable for one second, then inside the 60 s refresh margin.
-    let (server, base) = TokenServer::start(61, Duration::ZERO).await;
+    // 63 s of validity: usable for three seconds, then inside the 60 s refresh margin.
+    let (server, base) = TokenServer::start(63, Duration::ZERO).await;
     let text = workflow(&base, "credentials");
     let h = Harness::new(backend, &text).await;
     let b = second_engine(&h, &text, "engine-b", 8).await;
@@ -126,7 +126,7 @@ async fn a_token_is_refreshed_shortly_before_it_expires(backend: Backend) {
         1,
         "the other engine reused the token"
     );
-    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    tokio::time::sleep(Duration::from_millis(3_300)).await;
     let third = start(&b).await;
     b.drain().await.expect("drain");
     for id in [&first, &second, &third] {
