@@ -31,6 +31,8 @@ enum Command {
     Start(commands::runs::StartArgs),
     /// List, show, retry, cancel and signal runs on a server.
     Runs(commands::runs::RunsArgs),
+    /// Manage the encrypted secrets `secret("NAME")` reads: set, list, delete, key.
+    Secret(commands::secret::SecretArgs),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +46,7 @@ fn main() -> ExitCode {
         Command::Workflows(args) => block_on(commands::runs::workflows(args)),
         Command::Start(args) => block_on(commands::runs::start(args)),
         Command::Runs(args) => block_on(commands::runs::runs(args)),
+        Command::Secret(args) => block_on(commands::secret::run(args)),
     };
     match outcome {
         Ok(code) => code,

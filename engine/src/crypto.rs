@@ -94,9 +94,24 @@ impl Sealer {
     }
 }
 
+/// A fresh random key for `BRAID_SECRET_KEY`: 32 random bytes, base64 (`braid secret key`).
+pub fn generate_key() -> String {
+    let bytes: [u8; 32] = rand::random();
+    B64.encode(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn generated_keys_are_fresh_and_work() {
+        let (a, b) = (generate_key(), generate_key());
+        assert_ne!(a, b);
+        assert_eq!(B64.decode(&a).map(|k| k.len()).ok(), Some(32));
+        let s = Sealer::new(Some(&a));
+        assert_eq!(s.open(&s.seal("v")).ok().as_deref(), Some("v"));
+    }
 
     #[test]
     fn round_trips_and_hides_the_value() {

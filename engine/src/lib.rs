@@ -8,5 +8,7 @@ pub mod loader;
 pub mod metrics;
 pub mod redact;
 pub mod runtime;
+pub mod secret_store;
 pub mod service;
 pub mod store;
+pub mod token_store;

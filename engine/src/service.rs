@@ -4,10 +4,11 @@
 
 use crate::api::{self, ApiState};
 use crate::clock::SystemClock;
+use crate::crypto::Sealer;
 use crate::executor::{Engine, ExecutorConfig};
 use crate::loader::{Loaded, WorkflowLoader};
+use crate::secret_store::{load_stored_secrets, SecretStoreError};
 use crate::store::{self, StoreError, StoreOptions};
-use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -61,6 +62,9 @@ pub enum ServeError {
     /// The store could not be opened.
     #[error("opening the store: {0}")]
     Store(#[from] StoreError),
+    /// The stored secrets could not be read (a missing or wrong `BRAID_SECRET_KEY`).
+    #[error("loading the stored secrets: {0}")]
+    Secrets(#[from] SecretStoreError),
     /// The workflow folder could not be read.
     #[error("loading workflows: {0}")]
     Load(#[from] braid_stdlib::compile::LoadError),
@@ -83,10 +87,11 @@ pub async fn serve(
         return Err(ServeError::Insecure(config.listen));
     }
     let store = store::open(&config.db, &StoreOptions::default()).await?;
+    let stored_secrets = load_stored_secrets(store.as_ref(), &Sealer::from_env()).await?;
     let engine = Engine::new(
         store.clone(),
         Arc::new(SystemClock),
-        HashMap::new(),
+        stored_secrets,
         ExecutorConfig {
             lease: config.lease,
             ..ExecutorConfig::default()

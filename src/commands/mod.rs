@@ -7,6 +7,7 @@ pub mod graph;
 pub mod migrate;
 pub mod run;
 pub mod runs;
+pub mod secret;
 pub mod serve;
 
 use braid_dsl::diagnostic::Diagnostic;

@@ -3,11 +3,12 @@
 use super::{exit_failure, print_diagnostics};
 use anyhow::{bail, Context};
 use braid_engine::clock::SystemClock;
+use braid_engine::crypto::Sealer;
 use braid_engine::executor::{Engine, ExecutorConfig, Progress, StartRequest};
+use braid_engine::secret_store::load_stored_secrets;
 use braid_engine::store::{self, RunStatus, StoreOptions};
 use braid_stdlib::compile::{compile, load_paths};
 use serde_json::Value;
-use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -62,10 +63,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let store = store::open(&args.db, &StoreOptions::default())
         .await
         .context("opening the store")?;
+    let stored_secrets = load_stored_secrets(store.as_ref(), &Sealer::from_env())
+        .await
+        .context("loading the stored secrets")?;
     let engine = Engine::new(
         store.clone(),
         Arc::new(SystemClock),
-        HashMap::new(),
+        stored_secrets,
         ExecutorConfig {
             lease: args.lease,
             ..ExecutorConfig::default()

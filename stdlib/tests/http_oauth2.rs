@@ -200,3 +200,50 @@ async fn token_endpoint_errors_are_classified_without_secrets() {
     let shown = format!("{e} {e:?} {}", e.to_json());
     assert!(!shown.contains("wrong-secret-value"), "{shown}");
 }
+
+/// A store shared with another process that holds the refresh lease and saves its token soon.
+struct LeasedElsewhere {
+    inner: MemoryTokenStore,
+    released_at: tokio::time::Instant,
+}
+
+#[async_trait::async_trait]
+impl TokenStore for LeasedElsewhere {
+    async fn load(&self, key: &str) -> Option<StoredToken> {
+        if tokio::time::Instant::now() >= self.released_at {
+            // The other process saved its token and gave the lease back.
+            return Some(StoredToken {
+                access_token: "tok-from-elsewhere".into(),
+                expires_at_ms: None,
+                refresh_token: None,
+            });
+        }
+        self.inner.load(key).await
+    }
+    async fn save(&self, key: &str, token: &StoredToken) {
+        self.inner.save(key, token).await
+    }
+    async fn acquire_refresh(&self, _key: &str, _holder: &str, _ttl: Duration) -> bool {
+        tokio::time::Instant::now() >= self.released_at
+    }
+}
+
+#[tokio::test]
+async fn a_refresh_leased_elsewhere_is_waited_for_not_repeated() {
+    let (base, state) = serve(3600).await;
+    let store = Arc::new(LeasedElsewhere {
+        inner: MemoryTokenStore::default(),
+        released_at: tokio::time::Instant::now() + Duration::from_millis(300),
+    });
+    let client = HttpClient::default().with_token_store(store);
+    state
+        .lock()
+        .unwrap()
+        .valid
+        .insert("tok-from-elsewhere".into());
+    let answer = get_data(&client, target(&base, credentials(), "cs-secret"))
+        .await
+        .expect("2xx");
+    assert_eq!(answer["body"]["token"], "tok-from-elsewhere");
+    assert_eq!(state.lock().unwrap().issued, 0, "no request of its own");
+}

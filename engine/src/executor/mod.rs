@@ -96,13 +96,21 @@ impl Engine {
         config: ExecutorConfig,
     ) -> Arc<Self> {
         let (progress, _) = broadcast::channel(1024);
+        let redactor = Redactor::new();
+        // OAuth2 tokens live in the store: shared by every run and every engine process on it.
+        let http = crate::token_store::http_client(
+            store.clone(),
+            crate::crypto::Sealer::from_env(),
+            clock.clone(),
+            redactor.clone(),
+        );
         Arc::new(Engine {
             committer: Committer::start(store.clone()),
             store,
             plans: PlanCache::default(),
             secrets: Secrets::new(stored_secrets),
-            redactor: Redactor::new(),
-            http: HttpClient::default(),
+            redactor,
+            http,
             clock,
             wake: Notify::new(),
             workflows: RwLock::new(HashMap::new()),
@@ -312,7 +320,8 @@ impl Engine {
         self.report(&claimed, "started", None);
         let began = std::time::Instant::now();
         let outcome = match self.execute(&claimed).await {
-            Ok(outcome) => outcome,
+            // Errors may quote evaluated values (`number(secret("X"))`): masked on every path.
+            Ok(outcome) => outcome.map_error(|e| self.redactor.json(e)),
             Err(e) => {
                 // The step keeps its lease and is taken back when it expires.
                 tracing::warn!(error = %e, "store error while running a step");

@@ -11,8 +11,10 @@ use braid_dsl::ast::{Call, ExprKind};
 use braid_dsl::catalog::{ArgKind, Library};
 use braid_dsl::eval::{EvalError, EvalErrorKind, Evaluator, Scope};
 use braid_dsl::plan::{Failure, WorkflowPlan};
+use braid_stdlib::http::oauth2::Grant;
 use braid_stdlib::http::{
-    build_request, CallError, ErrorClass, HttpClient, HttpRequest, PaginateOptions, Target,
+    build_request, AuthConfig, CallError, ErrorClass, HttpClient, HttpRequest, PaginateOptions,
+    Target,
 };
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -231,6 +233,7 @@ pub async fn perform(
     pages: Option<&PaginateOptions>,
     redactor: &Redactor,
 ) -> Result<Value, StepFailure> {
+    register_credentials(redactor, &request.auth);
     let result = match pages {
         Some(options) => http.paginate(request, options).await,
         None => http.call(request).await,
@@ -241,6 +244,29 @@ pub async fn perform(
             let mut f = call_failure(e);
             f.error = redactor.json(&f.error);
             Err(f)
+        }
+    }
+}
+
+/// Registers the credentials of a request with `redactor`, in the forms they travel in, so an
+/// API echoing them back (a `Basic` header is base64 of `user:password`) does not put them
+/// into a step's output or error, wherever they were read from.
+fn register_credentials(redactor: &Redactor, auth: &AuthConfig) {
+    match auth {
+        AuthConfig::None => {}
+        AuthConfig::Bearer { token } => redactor.register(token),
+        AuthConfig::Basic { user, password } => {
+            redactor.register(password);
+            redactor.register(&format!("{user}:{password}"));
+        }
+        AuthConfig::ApiKeyHeader { value, .. } | AuthConfig::ApiKeyQuery { value, .. } => {
+            redactor.register(value)
+        }
+        AuthConfig::OAuth2(cfg) => {
+            redactor.register(&cfg.client_secret);
+            if let Grant::RefreshToken { refresh_token } = &cfg.grant {
+                redactor.register(refresh_token);
+            }
         }
     }
 }

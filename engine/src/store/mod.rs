@@ -177,6 +177,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Deletes a key-value entry; returns whether it existed.
     async fn kv_delete(&self, namespace: &str, key: &str) -> Result<bool, StoreError>;
 
+    /// Every entry of `namespace`, by key in ascending order.
+    async fn kv_list(&self, namespace: &str) -> Result<Vec<(String, KvEntry)>, StoreError>;
+
     /// Runs matching `filter`, newest first, one page at a time.
     async fn list_runs(&self, filter: &RunFilter) -> Result<RunPage, StoreError>;
 

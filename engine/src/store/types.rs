@@ -461,6 +461,24 @@ impl Outcome {
             Outcome::RunOutput { .. } => "succeeded",
         }
     }
+
+    /// The outcome with `f` applied to its error, if it has one (to mask secrets).
+    pub fn map_error(self, f: impl FnOnce(&Value) -> Value) -> Outcome {
+        match self {
+            Outcome::Failed {
+                error,
+                continue_on_error,
+            } => Outcome::Failed {
+                error: f(&error),
+                continue_on_error,
+            },
+            Outcome::Retry { error, ready_at } => Outcome::Retry {
+                error: f(&error),
+                ready_at,
+            },
+            other => other,
+        }
+    }
 }
 
 /// A worker's report on a step it claimed.

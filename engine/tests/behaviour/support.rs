@@ -11,6 +11,7 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+#[allow(unused_imports)] // Not every suite that includes this module uses all of them.
 pub use braid_testkit::{fresh_postgres_url, Recorder, Reply};
 
 /// Which database a test runs on.

@@ -13,7 +13,7 @@ pub fn number(a: &Args) -> Result<Value, EvalError> {
         Value::String(s) => parse_number(s.trim()).map(Value::Number).ok_or_else(|| {
             a.error(
                 EvalErrorKind::Function,
-                format!("`{}` is not a number", clip(s)),
+                format!("{} is not a number", quoted(s)),
             )
         }),
         other => Err(a.type_error(0, "a number, numeric string or bool", other)),
@@ -43,7 +43,7 @@ pub fn int(a: &Args) -> Result<Value, EvalError> {
         Value::String(s) => parse_number(s.trim()).ok_or_else(|| {
             a.error(
                 EvalErrorKind::Function,
-                format!("`{}` is not a number", clip(s)),
+                format!("{} is not a number", quoted(s)),
             )
         })?,
         Value::Number(n) => n.clone(),
@@ -91,12 +91,15 @@ pub fn truthy(v: &Value) -> bool {
     }
 }
 
-fn clip(s: &str) -> String {
-    let mut out: String = s.chars().take(40).collect();
-    if s.chars().count() > 40 {
-        out.push('…');
+/// The text as a message quotes it: whole when short, otherwise only its length. Never a part
+/// of it: the engine masks secrets in messages, and it can only recognise a secret whole.
+fn quoted(s: &str) -> String {
+    let n = s.chars().count();
+    if n <= 40 {
+        format!("`{s}`")
+    } else {
+        format!("a text of {n} characters")
     }
-    out
 }
 
 #[cfg(test)]
@@ -104,6 +107,13 @@ mod tests {
     use super::super::test_support::*;
     use braid_dsl::eval::EvalErrorKind::*;
     use serde_json::json;
+
+    #[test]
+    fn long_texts_are_never_quoted_in_part() {
+        assert_eq!(super::quoted("12,50"), "`12,50`");
+        let long = "x".repeat(41);
+        assert_eq!(super::quoted(&long), "a text of 41 characters");
+    }
 
     #[test]
     fn number_parses_strings_and_keeps_integers() {

@@ -3,7 +3,9 @@
 //! A token is cached in a [`TokenStore`] (the engine's database, shared by all runs), used until
 //! shortly before it expires, and refreshed once more when an API answers 401. Concurrent
 //! callers that find no usable token cause one request to the token endpoint: the others wait
-//! for it and use its result. A refresh token the endpoint rotates is saved and used next time.
+//! for it and use its result. Across processes sharing one store, the store's refresh lease
+//! ([`TokenStore::acquire_refresh`]) lets one process refresh while the others wait and read
+//! its result. A refresh token the endpoint rotates is saved and used next time.
 
 use super::error::{CallError, ErrorClass};
 use async_trait::async_trait;
@@ -15,6 +17,19 @@ use std::time::Duration;
 /// Tokens are refreshed this long before they expire, so a call never starts with a token
 /// about to lapse.
 pub const REFRESH_MARGIN_MS: i64 = 60_000;
+
+/// How long a token request may take before it is given up.
+pub const TOKEN_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a refresh lease lasts: longer than a token request may take, so a lease runs out
+/// only when its holder died.
+pub const REFRESH_LEASE: Duration = Duration::from_secs(45);
+
+/// How often a caller waiting for another process's refresh looks at the store again.
+const LEASE_POLL: Duration = Duration::from_millis(100);
+
+/// How long a caller waits for other processes' refreshes before giving up with a timeout.
+const MAX_LEASE_WAIT: Duration = Duration::from_secs(100);
 
 /// How a connection obtains tokens.
 #[derive(Clone)]
@@ -79,15 +94,27 @@ impl std::fmt::Debug for StoredToken {
 }
 
 /// Where tokens are kept between calls; the engine implements it on its database (encrypted).
+///
+/// A store shared by several processes also hands out refresh leases, so that one process at
+/// a time asks the token endpoint for `key`'s token. A store used by one process only can
+/// keep the default lease methods: the [`TokenManager`]'s own lock is enough there.
 #[async_trait]
 pub trait TokenStore: Send + Sync {
     /// The cached token for `key`.
     async fn load(&self, key: &str) -> Option<StoredToken>;
     /// Saves the token for `key`.
     async fn save(&self, key: &str, token: &StoredToken);
+    /// Asks for the right to refresh `key`'s token for `ttl`, on behalf of `holder` (unique per
+    /// [`TokenManager`]). True when granted; false while another holder's lease runs. A store
+    /// that cannot tell should grant it (a second refresh is better than none).
+    async fn acquire_refresh(&self, _key: &str, _holder: &str, _ttl: Duration) -> bool {
+        true
+    }
+    /// Gives back a lease [`TokenStore::acquire_refresh`] granted to `holder`.
+    async fn release_refresh(&self, _key: &str, _holder: &str) {}
 }
 
-/// Tokens in process memory (tests, and `braid run` without a store).
+/// Tokens in process memory, for one process (tests, and clients outside an engine).
 #[derive(Default)]
 pub struct MemoryTokenStore {
     tokens: Mutex<HashMap<String, StoredToken>>,
@@ -116,6 +143,8 @@ pub struct TokenManager {
     client: reqwest::Client,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     now_ms: fn() -> i64,
+    /// This manager's name in refresh leases.
+    holder: String,
 }
 
 impl TokenManager {
@@ -126,6 +155,7 @@ impl TokenManager {
             client: reqwest::Client::new(),
             locks: Mutex::new(HashMap::new()),
             now_ms: || chrono::Utc::now().timestamp_millis(),
+            holder: uuid::Uuid::new_v4().simple().to_string(),
         }
     }
 
@@ -150,14 +180,7 @@ impl TokenManager {
         if let Some(t) = self.store.load(&key).await.filter(|t| self.usable(t)) {
             return Ok(t.access_token);
         }
-        let lock = self.lock_for(&key);
-        let _guard = lock.lock().await;
-        // Someone else may have refreshed while this caller waited.
-        let cached = self.store.load(&key).await;
-        if let Some(t) = cached.as_ref().filter(|t| self.usable(t)) {
-            return Ok(t.access_token.clone());
-        }
-        self.fetch(cfg, &key, cached).await
+        self.obtain(cfg, &key, |t| self.usable(t)).await
     }
 
     /// After an API rejected `rejected` with 401: a fresh token, fetched once however many
@@ -168,16 +191,52 @@ impl TokenManager {
         rejected: &str,
     ) -> Result<String, CallError> {
         let key = cfg.cache_key();
-        let lock = self.lock_for(&key);
+        self.obtain(cfg, &key, |t| t.access_token != rejected && self.usable(t))
+            .await
+    }
+
+    /// A cached token `accept` takes, or one fetched by this caller: one caller per process
+    /// (the lock) and one process per store (the refresh lease) asks the endpoint; the others
+    /// wait and read what it saved.
+    async fn obtain(
+        &self,
+        cfg: &OAuth2Config,
+        key: &str,
+        accept: impl Fn(&StoredToken) -> bool,
+    ) -> Result<String, CallError> {
+        let lock = self.lock_for(key);
         let _guard = lock.lock().await;
-        let cached = self.store.load(&key).await;
-        if let Some(t) = cached
-            .as_ref()
-            .filter(|t| t.access_token != rejected && self.usable(t))
-        {
-            return Ok(t.access_token.clone());
+        let deadline = tokio::time::Instant::now() + MAX_LEASE_WAIT;
+        loop {
+            // Someone else may have refreshed while this caller waited.
+            if let Some(t) = self.store.load(key).await.filter(|t| accept(t)) {
+                return Ok(t.access_token);
+            }
+            if self
+                .store
+                .acquire_refresh(key, &self.holder, REFRESH_LEASE)
+                .await
+            {
+                // The previous holder may have saved just before giving its lease back.
+                let cached = self.store.load(key).await;
+                let result = match cached.as_ref().filter(|t| accept(t)) {
+                    Some(t) => Ok(t.access_token.clone()),
+                    None => self.fetch(cfg, key, cached).await,
+                };
+                self.store.release_refresh(key, &self.holder).await;
+                return result;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                let endpoint = super::request::strip_query(&cfg.token_url);
+                return Err(CallError::new(
+                    ErrorClass::Timeout,
+                    format!(
+                        "token endpoint {endpoint}: another process is still refreshing the token"
+                    ),
+                ));
+            }
+            tokio::time::sleep(LEASE_POLL).await;
         }
-        self.fetch(cfg, &key, cached).await
     }
 
     async fn fetch(
@@ -209,7 +268,7 @@ impl TokenManager {
             .client
             .post(&cfg.token_url)
             .form(&form)
-            .timeout(Duration::from_secs(30))
+            .timeout(TOKEN_REQUEST_TIMEOUT)
             .send()
             .await
             .map_err(|e| {

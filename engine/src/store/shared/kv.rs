@@ -91,6 +91,29 @@ impl This {
         .transpose()
     }
 
+    /// [`Store::kv_list`].
+    async fn kv_list_once(&self, namespace: &str) -> Result<Vec<(String, KvEntry)>, StoreError> {
+        let rows = sqlx::query("SELECT key, value, updated FROM kv WHERE namespace = $1")
+            .bind(namespace)
+            .fetch_all(self.read_pool())
+            .await?;
+        let mut entries = rows
+            .iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("key")?,
+                    KvEntry {
+                        value: r.try_get("value")?,
+                        updated: r.try_get("updated")?,
+                    },
+                ))
+            })
+            .collect::<Result<Vec<(String, KvEntry)>, StoreError>>()?;
+        // Sorted here: PostgreSQL's collation may order text differently from SQLite's.
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(entries)
+    }
+
     /// [`Store::kv_put`], one try.
     async fn kv_put_once(&self, namespace: &str, key: &str, value: &str) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;

@@ -150,6 +150,10 @@ impl Store for This {
         with_retries!(self.kv_delete_once(namespace, key))
     }
 
+    async fn kv_list(&self, namespace: &str) -> Result<Vec<(String, KvEntry)>, StoreError> {
+        self.kv_list_once(namespace).await
+    }
+
     async fn list_runs(&self, filter: &RunFilter) -> Result<RunPage, StoreError> {
         self.list_runs_once(filter).await
     }
