@@ -6,3 +6,4 @@ pub mod executor;
 pub mod redact;
 pub mod runtime;
 pub mod store;
+pub mod triggers;

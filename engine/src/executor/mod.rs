@@ -121,6 +121,20 @@ impl Engine {
             .cloned()
     }
 
+    /// Every loaded workflow, by name. A snapshot: [`Engine::load_workflows`] may replace
+    /// the set at any time, so callers that run long (the cron scheduler) ask again each time.
+    pub fn workflows(&self) -> Vec<Arc<WorkflowPlan>> {
+        let map = self.workflows.read().unwrap_or_else(|e| e.into_inner());
+        let mut plans: Vec<Arc<WorkflowPlan>> = map.values().cloned().collect();
+        plans.sort_by(|a, b| a.name.cmp(&b.name));
+        plans
+    }
+
+    /// The clock the engine takes the time from.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
     /// Live progress of every step this process carries out.
     pub fn subscribe(&self) -> broadcast::Receiver<Progress> {
         self.progress.subscribe()
