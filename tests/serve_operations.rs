@@ -355,3 +355,65 @@ async fn sigterm_lets_running_attempts_finish() {
     assert_eq!(server.calls_to("/next").len(), 1);
     serve.kill().await;
 }
+
+async fn cron_ticks(db: String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("tick.braid"),
+        r#"workflow tick {
+          trigger cron "* * * * * *" { overlap allow catchup none input { at: now() } }
+          step at = transform(input.at)
+          output at
+        }"#,
+    )
+    .expect("write");
+    let http = reqwest::Client::new();
+    let serve = Serve::start(dir.path(), &db, &[], &[]).await;
+    let runs = format!("{}/api/runs?workflow=tick&status=succeeded", serve.url);
+    wait_until(&http, &runs, Duration::from_secs(20), |p| {
+        p["runs"].as_array().is_some_and(|r| r.len() >= 3)
+    })
+    .await;
+    serve.kill().await;
+    let serve = Serve::start(dir.path(), &db, &[], &[]).await;
+    let runs = format!("{}/api/runs?workflow=tick&status=succeeded", serve.url);
+    let before: Value = http
+        .get(&runs)
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    let seen = before["runs"].as_array().map_or(0, Vec::len);
+    let page = wait_until(&http, &runs, Duration::from_secs(20), |p| {
+        p["runs"].as_array().is_some_and(|r| r.len() >= seen + 2)
+    })
+    .await;
+    let mut ticks: Vec<String> = page["runs"]
+        .as_array()
+        .expect("runs")
+        .iter()
+        .map(|r| r["output"].as_str().unwrap_or_default().to_string())
+        .collect();
+    let all = ticks.len();
+    ticks.sort();
+    ticks.dedup();
+    assert_eq!(
+        ticks.len(),
+        all,
+        "every tick fired once, across a restart: {ticks:?}"
+    );
+    serve.kill().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_cron_on_a_seconds_schedule() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    cron_ticks(sqlite_url(dir.path())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_cron_on_a_seconds_schedule() {
+    cron_ticks(fresh_postgres_url().await).await;
+}

@@ -12,3 +12,4 @@ pub mod secret_store;
 pub mod service;
 pub mod store;
 pub mod token_store;
+pub mod triggers;

@@ -9,6 +9,7 @@ use crate::executor::{Engine, ExecutorConfig};
 use crate::loader::{Loaded, WorkflowLoader};
 use crate::secret_store::{load_stored_secrets, SecretStoreError};
 use crate::store::{self, StoreError, StoreOptions};
+use crate::triggers::cron::CronScheduler;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -97,11 +98,13 @@ pub async fn serve(
             ..ExecutorConfig::default()
         },
     );
+    let cron = Arc::new(CronScheduler::new(engine.clone()));
     let state = Arc::new(ApiState {
         engine: engine.clone(),
         problems: RwLock::new(Vec::new()),
         token: config.api_token.clone(),
         max_body: config.max_body,
+        cron: Some(cron.clone()),
     });
     let loader = Arc::new(Mutex::new(WorkflowLoader::new(config.workflows.clone())));
     if let Some(loaded) = reload(&loader, &engine).await? {
@@ -122,6 +125,7 @@ pub async fn serve(
 
     let (stop, stopped) = watch::channel(false);
     let executor = tokio::spawn(engine.clone().run(stopped.clone(), config.grace));
+    let scheduler = tokio::spawn(cron.run(stopped.clone()));
     let reloader = tokio::spawn(watch_folder(
         loader,
         state.clone(),
@@ -134,6 +138,7 @@ pub async fn serve(
     tracing::info!("stopping: no new work is taken; running attempts may finish");
     let _ = stop.send(true);
     let _ = reloader.await;
+    let _ = scheduler.await;
     let _ = executor.await;
     store.close().await;
     served.map_err(|source| ServeError::Listen { addr, source })

@@ -112,13 +112,19 @@ CREATE TABLE signals (
 );
 CREATE INDEX signals_by_run ON signals (run_id, name, id);
 
+-- One row per cron tick claimed: `pending` until it is decided (a queued tick, waiting for the
+-- workflow's active run to end, stays `pending`), then `started` (run_id set) or `skipped`
+-- (note says why). fired_at is when it was claimed.
 CREATE TABLE cron_ticks (
     trigger_key  TEXT NOT NULL,
     scheduled_at BIGINT NOT NULL,
+    status       TEXT NOT NULL DEFAULT 'pending',
     run_id       TEXT,
+    note         TEXT,
     fired_at     BIGINT NOT NULL,
     PRIMARY KEY (trigger_key, scheduled_at)
 );
+CREATE INDEX cron_ticks_pending ON cron_ticks (trigger_key, scheduled_at) WHERE status = 'pending';
 
 CREATE TABLE kv (
     namespace TEXT NOT NULL,

@@ -125,10 +125,12 @@ impl CronSpec {
         let window = TimeDelta::hours(FALL_BACK_WINDOW_HOURS);
         let offset_at =
             |t: Option<DateTime<Utc>>| t.map(|t| tz.offset_from_utc_datetime(&t.naive_utc()));
-        let now = offset_at(Some(after));
-        let near_change = offset_at(after.checked_sub_signed(window)) != now
-            || offset_at(after.checked_add_signed(window)) != now;
-        let mut from = if near_change {
+        let near_change = |t: DateTime<Utc>| {
+            let at = offset_at(Some(t));
+            offset_at(t.checked_sub_signed(window)) != at
+                || offset_at(t.checked_add_signed(window)) != at
+        };
+        let mut from = if near_change(after) {
             local.checked_sub_signed(window)?
         } else {
             local
@@ -147,8 +149,13 @@ impl CronSpec {
                 }
             }
             // Once something fires, anything more than the largest offset change later in wall
-            // time is also later in absolute time, so the search can stop there.
-            if best.is_some() && horizon.is_none() {
+            // time is also later in absolute time, so the search can stop there; with no offset
+            // change near the time found, wall-clock order is time order, so it stops now (a
+            // schedule with seconds would otherwise walk three hours of them).
+            if let Some(found) = best.filter(|_| horizon.is_none()) {
+                if !near_change(found) {
+                    return best;
+                }
                 horizon = naive.checked_add_signed(window);
             }
             from = naive;
@@ -520,6 +527,22 @@ mod tests {
                 utc(2024, 3, 31, 1, 30)
             ]
         );
+    }
+
+    #[test]
+    fn every_second_keeps_going_through_dst_changes() {
+        let tz = chrono_tz::Europe::Amsterdam;
+        // Across each change (01:00 UTC) every UTC second fires once, none is skipped.
+        for change in [utc(2024, 3, 31, 1, 0), utc(2024, 10, 27, 1, 0)] {
+            let start = change - TimeDelta::seconds(2);
+            let times = fires("* * * * * *", tz, start, 4);
+            let expected: Vec<DateTime<Utc>> =
+                (1..=4).map(|s| start + TimeDelta::seconds(s)).collect();
+            assert_eq!(times, expected);
+        }
+        // Away from any change, a seconds schedule is walked one second at a time.
+        let times = fires("* * * * * *", tz, utc(2024, 6, 1, 12, 0), 3600);
+        assert_eq!(times.last(), Some(&utc(2024, 6, 1, 13, 0)));
     }
 
     #[test]

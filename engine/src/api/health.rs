@@ -26,6 +26,14 @@ pub async fn metrics(State(state): State<Arc<ApiState>>) -> impl IntoResponse {
         Ok(stats) => state.engine.metrics.update_from_store(&stats, now),
         Err(e) => tracing::warn!(error = %e, "metrics: reading the store failed"),
     }
+    for trigger in state.cron.iter().flat_map(|c| c.stats()) {
+        if let Some(lag) = trigger.last_lag_ms {
+            state
+                .engine
+                .metrics
+                .cron_fired(&trigger.workflow, lag as f64 / 1000.0);
+        }
+    }
     (
         [(
             header::CONTENT_TYPE,

@@ -14,6 +14,7 @@ pub use error::ApiError;
 
 use crate::executor::Engine;
 use crate::loader::Problem;
+use crate::triggers::cron::CronScheduler;
 use axum::routing::{get, post};
 use axum::Router;
 use std::sync::{Arc, RwLock};
@@ -31,6 +32,8 @@ pub struct ApiState {
     pub token: Option<String>,
     /// The largest webhook body accepted, in bytes.
     pub max_body: usize,
+    /// The cron scheduler, whose lag `/metrics` shows.
+    pub cron: Option<Arc<CronScheduler>>,
 }
 
 impl ApiState {

@@ -133,7 +133,8 @@ impl Engine {
         map.extend(plans.into_iter().map(|p| (p.name.clone(), p)));
     }
 
-    /// Every loaded workflow, by name.
+    /// Every loaded workflow, by name. A snapshot: [`Engine::load_workflows`] may replace
+    /// the set at any time, so callers that run long (the cron scheduler) ask again each time.
     pub fn workflows(&self) -> Vec<Arc<WorkflowPlan>> {
         let map = self.workflows.read().unwrap_or_else(|e| e.into_inner());
         let mut plans: Vec<_> = map.values().cloned().collect();

@@ -141,10 +141,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<Option<Value>, StoreError>;
 
     /// Claims cron tick (`trigger_key`, `scheduled_at`): true for exactly one caller across
-    /// all processes sharing the database.
+    /// all processes sharing the database. The tick starts [`TickStatus::Pending`].
     async fn claim_tick(&self, trigger_key: &str, scheduled_at: i64) -> Result<bool, StoreError>;
 
-    /// Records the run a claimed tick started.
+    /// Records the run a claimed tick started (the tick becomes [`TickStatus::Started`],
+    /// whatever it was).
     async fn set_tick_run(
         &self,
         trigger_key: &str,
@@ -152,8 +153,20 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         run_id: &str,
     ) -> Result<(), StoreError>;
 
-    /// The latest scheduled time claimed for a trigger.
-    async fn last_tick(&self, trigger_key: &str) -> Result<Option<i64>, StoreError>;
+    /// Marks a [`TickStatus::Pending`] tick [`TickStatus::Skipped`], saying why. Returns
+    /// false (and changes nothing) when the tick is not pending.
+    async fn skip_tick(
+        &self,
+        trigger_key: &str,
+        scheduled_at: i64,
+        note: &str,
+    ) -> Result<bool, StoreError>;
+
+    /// The scheduled times of a trigger's [`TickStatus::Pending`] ticks, oldest first.
+    async fn pending_ticks(&self, trigger_key: &str) -> Result<Vec<i64>, StoreError>;
+
+    /// The claimed tick of a trigger with the latest scheduled time.
+    async fn last_tick(&self, trigger_key: &str) -> Result<Option<TickRecord>, StoreError>;
 
     /// Number of unfinished runs of a workflow (for cron `overlap skip`).
     async fn count_active_runs(&self, workflow: &str) -> Result<u64, StoreError>;

@@ -120,4 +120,5 @@ include!("shared/progress.rs");
 include!("shared/control.rs");
 include!("shared/reads.rs");
 include!("shared/kv.rs");
+include!("shared/ticks.rs");
 include!("shared/store_impl.rs");

@@ -210,6 +210,7 @@ include!("shared/progress.rs");
 include!("shared/control.rs");
 include!("shared/reads.rs");
 include!("shared/kv.rs");
+include!("shared/ticks.rs");
 include!("shared/store_impl.rs");
 
 #[cfg(test)]

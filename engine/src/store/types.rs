@@ -704,6 +704,33 @@ pub struct StoreStats {
     pub last_success: Vec<(String, i64)>,
 }
 
+string_enum! {
+    /// Where a claimed cron tick is.
+    TickStatus {
+        /// Claimed; no run yet (being started, or queued behind the workflow's active run).
+        Pending = "pending",
+        /// Its run was started ([`TickRecord::run_id`]).
+        Started = "started",
+        /// No run: the overlap policy or an error said so ([`TickRecord::note`]).
+        Skipped = "skipped",
+    }
+}
+
+/// A claimed cron tick.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TickRecord {
+    /// The time the schedule named (ms).
+    pub scheduled_at: i64,
+    /// When it was claimed (ms); `fired_at - scheduled_at` is how late the scheduler was.
+    pub fired_at: i64,
+    /// Where it is.
+    pub status: TickStatus,
+    /// The run it started.
+    pub run_id: Option<String>,
+    /// Why it was skipped.
+    pub note: Option<String>,
+}
+
 /// A value in the engine's key-value store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KvEntry {

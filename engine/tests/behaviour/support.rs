@@ -135,6 +135,16 @@ impl Harness {
         Harness::on(location, &text, clock, worker).await
     }
 
+    /// A second engine process on the same store and clock, with the same workflows; it
+    /// shares nothing else with this one. `self` keeps the store location alive.
+    pub async fn another_process(&self, worker: &str) -> Harness {
+        let location = TestStore {
+            url: self.location.url.clone(),
+            _dir: None,
+        };
+        Harness::on(location, &self.text, self.clock.clone(), worker).await
+    }
+
     /// Starts a run of `workflow`.
     pub async fn start(&self, workflow: &str, input: Value) -> String {
         let plan = self.engine.workflow(workflow).expect("workflow loaded");

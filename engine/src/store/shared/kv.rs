@@ -1,4 +1,4 @@
-// Shared store body: workflow versions, cron ticks and the engine's key-value entries.
+// Shared store body: workflow versions and the engine's key-value entries.
 
 impl This {
     /// [`Store::put_workflow_version`], one try.
@@ -22,57 +22,6 @@ impl This {
         .rows_affected();
         tx.commit().await?;
         Ok(n == 1)
-    }
-
-    /// [`Store::claim_tick`], one try.
-    async fn claim_tick_once(
-        &self,
-        trigger_key: &str,
-        scheduled_at: i64,
-    ) -> Result<bool, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let n = sqlx::query(
-            "INSERT INTO cron_ticks (trigger_key, scheduled_at, fired_at) VALUES ($1, $2, $3) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(trigger_key)
-        .bind(scheduled_at)
-        .bind(self.clock.now_ms())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        tx.commit().await?;
-        Ok(n == 1)
-    }
-
-    /// [`Store::set_tick_run`], one try.
-    async fn set_tick_run_once(
-        &self,
-        trigger_key: &str,
-        scheduled_at: i64,
-        run_id: &str,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "UPDATE cron_ticks SET run_id = $3 WHERE trigger_key = $1 AND scheduled_at = $2",
-        )
-        .bind(trigger_key)
-        .bind(scheduled_at)
-        .bind(run_id)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// [`Store::last_tick`].
-    async fn last_tick_once(&self, trigger_key: &str) -> Result<Option<i64>, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT MAX(scheduled_at) FROM cron_ticks WHERE trigger_key = $1")
-                .bind(trigger_key)
-                .fetch_one(self.read_pool())
-                .await?,
-        )
     }
 
     /// [`Store::kv_get`].

@@ -120,7 +120,20 @@ impl Store for This {
         with_retries!(self.set_tick_run_once(trigger_key, scheduled_at, run_id))
     }
 
-    async fn last_tick(&self, trigger_key: &str) -> Result<Option<i64>, StoreError> {
+    async fn skip_tick(
+        &self,
+        trigger_key: &str,
+        scheduled_at: i64,
+        note: &str,
+    ) -> Result<bool, StoreError> {
+        with_retries!(self.skip_tick_once(trigger_key, scheduled_at, note))
+    }
+
+    async fn pending_ticks(&self, trigger_key: &str) -> Result<Vec<i64>, StoreError> {
+        self.pending_ticks_once(trigger_key).await
+    }
+
+    async fn last_tick(&self, trigger_key: &str) -> Result<Option<TickRecord>, StoreError> {
         self.last_tick_once(trigger_key).await
     }
 
