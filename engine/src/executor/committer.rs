@@ -1,34 +1,59 @@
 //! Group commit: completions queue here and are written together, one transaction for
 //! whatever arrived while the previous transaction was committing. Under load many step
 //! results share one commit; with no load a completion is written at once, alone.
+//!
+//! Each completion's worker also takes one step the completion made ready (a hand-off), in
+//! the same transaction, so a chain of steps costs one transaction per step.
+//!
+//! On PostgreSQL several committers write side by side (a run's completions always go to the
+//! same one, so they never wait for each other's row locks); SQLite has one writer anyway.
 
-use crate::store::{Completion, CompletionReport, Store, StoreError};
+use crate::store::{Backend, Claimed, Completion, CompletionReport, Store, StoreError};
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 /// The most completions written in one transaction.
 pub const MAX_BATCH: usize = 256;
 
-type Reply = oneshot::Sender<Result<CompletionReport, StoreError>>;
+/// Committers writing side by side on PostgreSQL.
+const POSTGRES_SHARDS: usize = 4;
+
+/// What a completion came to: its report, and the step handed off to its worker.
+pub type Committed = (CompletionReport, Option<Claimed>);
+
+type Reply = oneshot::Sender<Result<Committed, StoreError>>;
 
 /// The sending side: cheap to clone, one per worker task.
 #[derive(Clone)]
 pub struct Committer {
-    tx: mpsc::Sender<(Completion, Reply)>,
+    shards: Vec<mpsc::Sender<(Completion, Reply)>>,
 }
 
 impl Committer {
-    /// Starts the committing task for `store`.
-    pub fn start(store: Arc<dyn Store>) -> Self {
-        let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(run(store, rx));
-        Committer { tx }
+    /// Starts the committing tasks for `store`; hand-offs get a lease of `lease_ms`.
+    pub fn start(store: Arc<dyn Store>, lease_ms: i64) -> Self {
+        let count = match store.backend() {
+            Backend::Postgres => POSTGRES_SHARDS,
+            Backend::Sqlite => 1,
+        };
+        let shards = (0..count)
+            .map(|_| {
+                let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
+                tokio::spawn(run(store.clone(), rx, lease_ms));
+                tx
+            })
+            .collect();
+        Committer { shards }
     }
 
     /// Queues a completion and waits until it is durable (or failed to be written).
-    pub async fn commit(&self, completion: Completion) -> Result<CompletionReport, StoreError> {
+    pub async fn commit(&self, completion: Completion) -> Result<Committed, StoreError> {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        completion.run_id.hash(&mut hasher);
+        let shard = &self.shards[(hasher.finish() as usize) % self.shards.len()];
         let (reply, done) = oneshot::channel();
-        self.tx
+        shard
             .send((completion, reply))
             .await
             .map_err(|_| StoreError::Unavailable("the committer has stopped".into()))?;
@@ -37,7 +62,7 @@ impl Committer {
     }
 }
 
-async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<(Completion, Reply)>) {
+async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<(Completion, Reply)>, lease_ms: i64) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -47,15 +72,15 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<(Completion, Reply)>)
             }
         }
         let (completions, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-        match store.complete(completions).await {
-            Ok(reports) => {
-                for (reply, report) in replies.into_iter().zip(reports) {
-                    let _ = reply.send(Ok(report));
+        match store.complete_handing_off(completions, lease_ms).await {
+            Ok(results) => {
+                for (reply, result) in replies.into_iter().zip(results) {
+                    let _ = reply.send(Ok(result));
                 }
             }
             Err(e) => {
-                // Nothing of the batch was written; each step keeps its lease and is taken back
-                // when it expires.
+                // Nothing of the batch was written; each step's lease lapses and it is taken
+                // back.
                 let message = e.to_string();
                 for reply in replies {
                     let _ = reply.send(Err(StoreError::Unavailable(message.clone())));

@@ -105,7 +105,7 @@ impl Engine {
             redactor.clone(),
         );
         Arc::new(Engine {
-            committer: Committer::start(store.clone()),
+            committer: Committer::start(store.clone(), config.lease.as_millis() as i64),
             store,
             plans: PlanCache::default(),
             secrets: Secrets::new(stored_secrets),
@@ -303,30 +303,36 @@ impl Engine {
         }
     }
 
+    /// Carries out a claimed step, then each step handed off to this worker by its
+    /// completion, until no step is handed off.
     async fn carry_out(&self, claimed: Claimed) {
-        let span = tracing::info_span!("step", run_id = %claimed.run_id, workflow = %claimed.workflow, step = %claimed.key, attempt = claimed.attempt);
-        let step = claimed.step_ref();
-        self.in_flight
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(step.clone());
-        self.carry_out_inner(claimed).instrument(span).await;
-        self.in_flight
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&step);
+        let mut next = Some(claimed);
+        while let Some(claimed) = next.take() {
+            let span = tracing::info_span!("step", run_id = %claimed.run_id, workflow = %claimed.workflow, step = %claimed.key, attempt = claimed.attempt);
+            let step = claimed.step_ref();
+            self.in_flight
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(step.clone());
+            next = self.carry_out_one(claimed).instrument(span).await;
+            self.in_flight
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&step);
+        }
     }
 
-    async fn carry_out_inner(&self, claimed: Claimed) {
+    /// Carries out one step and records its outcome; returns the step handed off next.
+    async fn carry_out_one(&self, claimed: Claimed) -> Option<Claimed> {
         self.report(&claimed, "started", None);
         let began = std::time::Instant::now();
         let outcome = match self.execute(&claimed).await {
             // Errors may quote evaluated values (`number(secret("X"))`): masked on every path.
             Ok(outcome) => outcome.map_error(|e| self.redactor.json(e)),
             Err(e) => {
-                // The step keeps its lease and is taken back when it expires.
+                // The step's lease lapses and it is taken back.
                 tracing::warn!(error = %e, "store error while running a step");
-                return;
+                return None;
             }
         };
         let message = match &outcome {
@@ -346,7 +352,7 @@ impl Engine {
             outcome,
         };
         match self.committer.commit(completion).await {
-            Ok(CompletionReport::Applied) => {
+            Ok((CompletionReport::Applied, next)) => {
                 let seconds = began.elapsed().as_secs_f64();
                 self.metrics
                     .attempt_finished(&claimed.workflow, event, seconds);
@@ -357,13 +363,16 @@ impl Engine {
                         "step attempt ended"
                     );
                 }
-                self.report(&claimed, event, message)
+                self.report(&claimed, event, message);
+                next
             }
-            Ok(CompletionReport::LeaseLost) => {
-                tracing::warn!("lease lost; another process took this step over")
+            Ok((CompletionReport::LeaseLost, _)) => {
+                tracing::warn!("lease lost; another process took this step over");
+                None
             }
             Err(e) => {
-                tracing::warn!(error = %e, "writing a step's result failed; it will be taken back")
+                tracing::warn!(error = %e, "writing a step's result failed; it will be taken back");
+                None
             }
         }
     }

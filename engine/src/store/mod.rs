@@ -118,6 +118,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// one report per completion, in order; a completion whose lease was lost is ignored.
     async fn complete(&self, batch: Vec<Completion>) -> Result<Vec<CompletionReport>, StoreError>;
 
+    /// As [`Store::complete`], and each completion's worker takes (with a lease of
+    /// `lease_ms`) one of the steps the completion made ready, in the same transaction: a
+    /// chain of steps then costs one transaction per step instead of two.
+    async fn complete_handing_off(
+        &self,
+        batch: Vec<Completion>,
+        lease_ms: i64,
+    ) -> Result<Vec<(CompletionReport, Option<Claimed>)>, StoreError>;
+
     /// Cancels a run that has not finished, and its unfinished child runs: open steps are
     /// skipped; running attempts may finish but open nothing.
     async fn cancel_run(&self, run_id: &str) -> Result<(), StoreError>;

@@ -4,6 +4,158 @@
 /// on shutdown returns to it and a lost lease of a woken step is not counted as an attempt.
 const FROM_WAIT: &str = "waiting";
 
+/// The columns a claim reads of a step and its run, prefixed for `steps s JOIN runs r`.
+macro_rules! candidate_columns {
+    () => {
+        "s.run_id, s.key, s.phase, s.status, s.attempt, s.max_attempts, s.state, \
+         s.waiting_for, s.idempotency_key, s.parent_key, s.item_index, s.claimed_from, \
+         r.workflow, r.version_hash, r.status AS run_status, r.stage"
+    };
+}
+
+/// What became of a step a worker tried to take.
+enum Taken {
+    /// It is the worker's now.
+    Claimed(Box<Claimed>),
+    /// It may no longer run (its run failed or was cancelled): it was skipped. Carries the
+    /// run's id when the run is failing, so its failure can move on.
+    Settled(Option<String>),
+}
+
+/// Takes the step of a row read with [`candidate_columns!`] for `worker_id` until
+/// `lease_until`: a new attempt (with its attempt row) unless it was only waiting.
+async fn take(
+    c: &mut Conn,
+    row: &<Db as sqlx::Database>::Row,
+    worker_id: &str,
+    now: i64,
+    lease_until: i64,
+) -> Result<Taken, StoreError> {
+    let run_id: String = row.try_get("run_id")?;
+    let key: String = row.try_get("key")?;
+    let status: StepStatus = row.try_get::<String, _>("status")?.parse()?;
+    let phase: Phase = row.try_get::<String, _>("phase")?.parse()?;
+    let run_status: RunStatus = row.try_get::<String, _>("run_status")?.parse()?;
+    let stage: Stage = row.try_get::<String, _>("stage")?.parse()?;
+    let claimed_from: Option<String> = row.try_get("claimed_from")?;
+    let lost_lease = status == StepStatus::Running;
+    if lost_lease {
+        // Its worker died (or hung) mid-attempt: that attempt is over.
+        close_attempt(c, &run_id, &key, now, "lost", Some(&interrupted())).await?;
+    }
+    if !stage.admits(run_status, phase) {
+        // The run failed or was cancelled while this step ran on a worker that then died:
+        // nothing of it may start again.
+        settle_skipped(c, &run_id, &key, now).await?;
+        return Ok(Taken::Settled((stage == Stage::Failing).then_some(run_id)));
+    }
+    let resumed =
+        status == StepStatus::Waiting || (lost_lease && claimed_from.as_deref() == Some(FROM_WAIT));
+    let mut attempt = to_u32(row.try_get("attempt")?, "attempt")?;
+    if !resumed {
+        attempt += 1;
+        sqlx::query(
+            "INSERT INTO attempts (run_id, key, number, attempt, worker, started) \
+             SELECT $1, $2, COALESCE(MAX(number), 0) + 1, $3, $4, $5 FROM attempts \
+             WHERE run_id = $1 AND key = $2",
+        )
+        .bind(&run_id)
+        .bind(&key)
+        .bind(i64::from(attempt))
+        .bind(worker_id)
+        .bind(now)
+        .execute(&mut *c)
+        .await?;
+    }
+    let from = if lost_lease {
+        claimed_from.unwrap_or_else(|| StepStatus::Ready.as_str().to_string())
+    } else {
+        status.as_str().to_string()
+    };
+    sqlx::query(
+        "UPDATE steps SET status = 'running', claimed_from = $3, lease_owner = $4, \
+         lease_expires_at = $5, due_at = $5, attempt = $6, \
+         attempts_total = attempts_total + $7, started = COALESCE(started, $8), updated = $8 \
+         WHERE run_id = $1 AND key = $2",
+    )
+    .bind(&run_id)
+    .bind(&key)
+    .bind(&from)
+    .bind(worker_id)
+    .bind(lease_until)
+    .bind(i64::from(attempt))
+    .bind(i64::from(!resumed))
+    .bind(now)
+    .execute(&mut *c)
+    .await?;
+    let kind = if resumed {
+        "step_resumed"
+    } else {
+        "step_started"
+    };
+    let data = serde_json::json!({ "attempt": attempt, "worker": worker_id });
+    event(c, &run_id, now, kind, Some(&key), Some(&data)).await?;
+    if matches!(run_status, RunStatus::Pending | RunStatus::Waiting) {
+        sqlx::query(
+            "UPDATE runs SET status = 'running', started = COALESCE(started, $2), \
+             updated = $2 WHERE id = $1 AND status IN ('pending', 'waiting')",
+        )
+        .bind(&run_id)
+        .bind(now)
+        .execute(&mut *c)
+        .await?;
+    }
+    Ok(Taken::Claimed(Box::new(Claimed {
+        run_id,
+        workflow: row.try_get("workflow")?,
+        version_hash: row.try_get("version_hash")?,
+        key,
+        phase,
+        attempt,
+        max_attempts: to_u32(row.try_get("max_attempts")?, "max_attempts")?,
+        resumed_from_wait: resumed,
+        state: parse_json(row.try_get("state")?, "step state")?,
+        waiting_for: row
+            .try_get::<Option<String>, _>("waiting_for")?
+            .as_deref()
+            .and_then(WaitFor::decode),
+        idempotency_key: row.try_get("idempotency_key")?,
+        parent_key: row.try_get("parent_key")?,
+        item_index: row
+            .try_get::<Option<i64>, _>("item_index")?
+            .map(|i| to_u32(i, "item_index"))
+            .transpose()?,
+        lease_expires_at: lease_until,
+    })))
+}
+
+/// Takes step `key` of run `run_id` if it is ready: the hand-off of a step a completion just
+/// made ready to the worker that completed it, in the same transaction.
+async fn take_ready(
+    c: &mut Conn,
+    run_id: &str,
+    key: &str,
+    worker_id: &str,
+    now: i64,
+    lease_until: i64,
+) -> Result<Option<Claimed>, StoreError> {
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        candidate_columns!(),
+        " FROM steps s JOIN runs r ON r.id = s.run_id \
+         WHERE s.run_id = $1 AND s.key = $2 AND s.status = 'ready'"
+    ))
+    .bind(run_id)
+    .bind(key)
+    .fetch_optional(&mut *c)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    Ok(match take(c, &row, worker_id, now, lease_until).await? {
+        Taken::Claimed(claimed) => Some(*claimed),
+        Taken::Settled(_) => None,
+    })
+}
+
 impl This {
     /// [`Store::claim`], one try.
     async fn claim_once(
@@ -15,10 +167,9 @@ impl This {
     ) -> Result<Vec<Claimed>, StoreError> {
         let mut tx = self.begin_write().await?;
         let rows = sqlx::query(concat!(
-            "SELECT s.run_id, s.key, s.phase, s.status, s.attempt, s.attempts_total, \
-             s.max_attempts, s.state, s.waiting_for, s.idempotency_key, s.parent_key, \
-             s.item_index, s.claimed_from, r.workflow, r.version_hash, r.status AS run_status, \
-             r.stage FROM steps s JOIN runs r ON r.id = s.run_id \
+            "SELECT ",
+            candidate_columns!(),
+            " FROM steps s JOIN runs r ON r.id = s.run_id \
              WHERE s.due_at <= $1 ORDER BY s.due_at LIMIT $2",
             claim_lock!()
         ))
@@ -28,114 +179,13 @@ impl This {
         .await?;
         let lease_until = now.saturating_add(lease_ms);
         let mut claimed = Vec::with_capacity(rows.len());
-        let mut runs_started: Vec<String> = Vec::new();
         let mut failing: Vec<String> = Vec::new();
-        for row in rows {
-            let run_id: String = row.try_get("run_id")?;
-            let key: String = row.try_get("key")?;
-            let status: StepStatus = row.try_get::<String, _>("status")?.parse()?;
-            let phase: Phase = row.try_get::<String, _>("phase")?.parse()?;
-            let run_status: RunStatus = row.try_get::<String, _>("run_status")?.parse()?;
-            let stage: Stage = row.try_get::<String, _>("stage")?.parse()?;
-            let claimed_from: Option<String> = row.try_get("claimed_from")?;
-            let lost_lease = status == StepStatus::Running;
-            if lost_lease {
-                // Its worker died (or hung) mid-attempt: that attempt is over.
-                close_attempt(&mut tx, &run_id, &key, now, "lost", Some(&interrupted())).await?;
+        for row in &rows {
+            match take(&mut tx, row, worker_id, now, lease_until).await? {
+                Taken::Claimed(step) => claimed.push(*step),
+                Taken::Settled(Some(run_id)) => failing.push(run_id),
+                Taken::Settled(None) => {}
             }
-            if !stage.admits(run_status, phase) {
-                // The run failed or was cancelled while this step ran on a worker that then
-                // died: nothing of it may start again.
-                settle_skipped(&mut tx, &run_id, &key, now).await?;
-                if stage == Stage::Failing {
-                    failing.push(run_id);
-                }
-                continue;
-            }
-            let resumed = status == StepStatus::Waiting
-                || (lost_lease && claimed_from.as_deref() == Some(FROM_WAIT));
-            let mut attempt = to_u32(row.try_get("attempt")?, "attempt")?;
-            let mut attempts_total: i64 = row.try_get("attempts_total")?;
-            if !resumed {
-                attempt += 1;
-                attempts_total += 1;
-                sqlx::query(
-                    "INSERT INTO attempts (run_id, key, number, attempt, worker, started) \
-                     SELECT $1, $2, COALESCE(MAX(number), 0) + 1, $3, $4, $5 FROM attempts \
-                     WHERE run_id = $1 AND key = $2",
-                )
-                .bind(&run_id)
-                .bind(&key)
-                .bind(i64::from(attempt))
-                .bind(worker_id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            }
-            let from = if lost_lease {
-                claimed_from.unwrap_or_else(|| StepStatus::Ready.as_str().to_string())
-            } else {
-                status.as_str().to_string()
-            };
-            sqlx::query(
-                "UPDATE steps SET status = 'running', claimed_from = $3, lease_owner = $4, \
-                 lease_expires_at = $5, due_at = $5, attempt = $6, attempts_total = $7, \
-                 started = COALESCE(started, $8), updated = $8 WHERE run_id = $1 AND key = $2",
-            )
-            .bind(&run_id)
-            .bind(&key)
-            .bind(&from)
-            .bind(worker_id)
-            .bind(lease_until)
-            .bind(i64::from(attempt))
-            .bind(attempts_total)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            let kind = if resumed {
-                "step_resumed"
-            } else {
-                "step_started"
-            };
-            let data = serde_json::json!({ "attempt": attempt, "worker": worker_id });
-            event(&mut tx, &run_id, now, kind, Some(&key), Some(&data)).await?;
-            if matches!(run_status, RunStatus::Pending | RunStatus::Waiting)
-                && !runs_started.contains(&run_id)
-            {
-                runs_started.push(run_id.clone());
-            }
-            claimed.push(Claimed {
-                run_id,
-                workflow: row.try_get("workflow")?,
-                version_hash: row.try_get("version_hash")?,
-                key,
-                phase,
-                attempt,
-                max_attempts: to_u32(row.try_get("max_attempts")?, "max_attempts")?,
-                resumed_from_wait: resumed,
-                state: parse_json(row.try_get("state")?, "step state")?,
-                waiting_for: row
-                    .try_get::<Option<String>, _>("waiting_for")?
-                    .as_deref()
-                    .and_then(WaitFor::decode),
-                idempotency_key: row.try_get("idempotency_key")?,
-                parent_key: row.try_get("parent_key")?,
-                item_index: row
-                    .try_get::<Option<i64>, _>("item_index")?
-                    .map(|i| to_u32(i, "item_index"))
-                    .transpose()?,
-                lease_expires_at: lease_until,
-            });
-        }
-        for run_id in &runs_started {
-            sqlx::query(
-                "UPDATE runs SET status = 'running', started = COALESCE(started, $2), \
-                 updated = $2 WHERE id = $1 AND status IN ('pending', 'waiting')",
-            )
-            .bind(run_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
         }
         failing.sort();
         failing.dedup();

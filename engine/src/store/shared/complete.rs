@@ -7,12 +7,38 @@ struct Held {
     claimed_from: Option<String>,
 }
 
+/// What recording one completion did.
+struct Applied {
+    report: CompletionReport,
+    /// Steps of the run it made ready.
+    ready: Vec<String>,
+}
+
+impl Applied {
+    fn lost() -> Self {
+        Applied {
+            report: CompletionReport::LeaseLost,
+            ready: Vec::new(),
+        }
+    }
+
+    fn done(ready: Vec<String>) -> Self {
+        Applied {
+            report: CompletionReport::Applied,
+            ready,
+        }
+    }
+}
+
 impl This {
-    /// [`Store::complete`], one try: every completion of the batch in one transaction.
+    /// [`Store::complete_handing_off`], one try: every completion of the batch in one
+    /// transaction; with `lease_ms`, each completion's worker also takes one of the steps it
+    /// made ready.
     async fn complete_once(
         &self,
         batch: &[Completion],
-    ) -> Result<Vec<CompletionReport>, StoreError> {
+        lease_ms: Option<i64>,
+    ) -> Result<Vec<(CompletionReport, Option<Claimed>)>, StoreError> {
         let now = self.clock.now_ms();
         let mut tx = self.begin_write().await?;
         let mut run_ids: Vec<&str> = batch.iter().map(|c| c.run_id.as_str()).collect();
@@ -25,23 +51,48 @@ impl This {
                 lock_run(&mut tx, run_id).await?;
             }
         }
-        let mut reports = Vec::with_capacity(batch.len());
+        let mut results = Vec::with_capacity(batch.len());
+        let mut refresh: Vec<&str> = Vec::new();
         for completion in batch {
-            reports.push(apply(&mut tx, completion, now).await?);
+            let applied = apply(&mut tx, completion, now).await?;
+            let next = match (lease_ms, applied.ready.first()) {
+                (Some(lease), Some(key)) => {
+                    let until = now.saturating_add(lease);
+                    take_ready(
+                        &mut tx,
+                        &completion.run_id,
+                        key,
+                        &completion.worker_id,
+                        now,
+                        until,
+                    )
+                    .await?
+                }
+                _ => None,
+            };
+            // A run that just got a ready step is running; any other may now be waiting.
+            if applied.report == CompletionReport::Applied && applied.ready.is_empty() {
+                refresh.push(&completion.run_id);
+            }
+            results.push((applied.report, next));
         }
-        for run_id in &run_ids {
+        refresh.sort_unstable();
+        refresh.dedup();
+        for run_id in refresh {
             refresh_run_status(&mut tx, run_id, now).await?;
         }
         tx.commit().await?;
-        Ok(reports)
+        Ok(results)
     }
 }
 
 /// Records one completion and its consequences.
-async fn apply(c: &mut Conn, done: &Completion, now: i64) -> Result<CompletionReport, StoreError> {
+async fn apply(c: &mut Conn, done: &Completion, now: i64) -> Result<Applied, StoreError> {
     let row = sqlx::query(
-        "SELECT phase, parent_key, claimed_from FROM steps WHERE run_id = $1 AND key = $2 \
-         AND status = 'running' AND lease_owner = $3 AND attempt = $4",
+        "SELECT s.phase, s.parent_key, s.claimed_from, r.status, r.stage, r.parent_run_id, \
+         r.parent_step_key FROM steps s JOIN runs r ON r.id = s.run_id \
+         WHERE s.run_id = $1 AND s.key = $2 AND s.status = 'running' AND s.lease_owner = $3 \
+         AND s.attempt = $4",
     )
     .bind(&done.run_id)
     .bind(&done.key)
@@ -50,18 +101,23 @@ async fn apply(c: &mut Conn, done: &Completion, now: i64) -> Result<CompletionRe
     .fetch_optional(&mut *c)
     .await?;
     let Some(row) = row else {
-        return Ok(CompletionReport::LeaseLost);
+        return Ok(Applied::lost());
     };
     let held = Held {
         phase: row.try_get::<String, _>("phase")?.parse()?,
         parent_key: row.try_get("parent_key")?,
         claimed_from: row.try_get("claimed_from")?,
     };
-    let Some(run) = lock_run(c, &done.run_id).await? else {
-        return Err(StoreError::Corrupt(format!(
-            "step of missing run {}",
-            done.run_id
-        )));
+    let run = RunState {
+        status: row.try_get::<String, _>("status")?.parse()?,
+        stage: row.try_get::<String, _>("stage")?.parse()?,
+        parent: match (
+            row.try_get::<Option<String>, _>("parent_run_id")?,
+            row.try_get::<Option<String>, _>("parent_step_key")?,
+        ) {
+            (Some(run_id), Some(step_key)) => Some(ParentRef { run_id, step_key }),
+            _ => None,
+        },
     };
     let (run_id, key) = (done.run_id.as_str(), done.key.as_str());
     let error = match &done.outcome {
@@ -72,8 +128,10 @@ async fn apply(c: &mut Conn, done: &Completion, now: i64) -> Result<CompletionRe
         close_attempt(c, run_id, key, now, done.outcome.name(), error).await?;
     }
     if !run.stage.admits(run.status, held.phase) {
-        return settle_late(c, &run, run_id, key, &done.outcome, now).await;
+        settle_late(c, &run, run_id, key, &done.outcome, now).await?;
+        return Ok(Applied::done(Vec::new()));
     }
+    let mut ready = Vec::new();
     match &done.outcome {
         Outcome::Succeeded { output } => {
             finish_step(
@@ -89,7 +147,7 @@ async fn apply(c: &mut Conn, done: &Completion, now: i64) -> Result<CompletionRe
             if held.phase == Phase::Compensation {
                 mark_compensated(c, run_id, key, StepStatus::Compensated, now).await?;
             }
-            step_done(c, &run, run_id, key, &held, now).await?;
+            ready = step_done(c, &run, run_id, key, &held, now).await?;
             if matches!(held.phase, Phase::Compensation | Phase::OnFailure) {
                 advance_failure(c, run_id, now).await?;
             }
@@ -105,7 +163,7 @@ async fn apply(c: &mut Conn, done: &Completion, now: i64) -> Result<CompletionRe
                 now,
             )
             .await?;
-            step_done(c, &run, run_id, key, &held, now).await?;
+            ready = step_done(c, &run, run_id, key, &held, now).await?;
             if matches!(held.phase, Phase::Compensation | Phase::OnFailure) {
                 advance_failure(c, run_id, now).await?;
             }
@@ -128,16 +186,16 @@ async fn apply(c: &mut Conn, done: &Completion, now: i64) -> Result<CompletionRe
             match held.phase {
                 // An item's failure is its parent's to judge, once every item is done.
                 Phase::Main | Phase::Output if item || *continue_on_error => {
-                    step_done(c, &run, run_id, key, &held, now).await?;
+                    ready = step_done(c, &run, run_id, key, &held, now).await?;
                 }
                 Phase::Main | Phase::Output => fail_run(c, run_id, key, error, now).await?,
                 Phase::Compensation => {
                     mark_compensated(c, run_id, key, StepStatus::CompensationFailed, now).await?;
-                    step_done(c, &run, run_id, key, &held, now).await?;
+                    ready = step_done(c, &run, run_id, key, &held, now).await?;
                     advance_failure(c, run_id, now).await?;
                 }
                 Phase::OnFailure => {
-                    step_done(c, &run, run_id, key, &held, now).await?;
+                    ready = step_done(c, &run, run_id, key, &held, now).await?;
                     advance_failure(c, run_id, now).await?;
                 }
             }
@@ -219,7 +277,7 @@ async fn apply(c: &mut Conn, done: &Completion, now: i64) -> Result<CompletionRe
             wake_parent(c, run.parent.as_ref(), now).await?;
         }
     }
-    Ok(CompletionReport::Applied)
+    Ok(Applied::done(ready))
 }
 
 /// A completion that came back after its run stopped admitting its phase (the run failed or
@@ -232,7 +290,7 @@ async fn settle_late(
     key: &str,
     outcome: &Outcome,
     now: i64,
-) -> Result<CompletionReport, StoreError> {
+) -> Result<(), StoreError> {
     match outcome {
         Outcome::Succeeded { output } => {
             finish_step(
@@ -263,7 +321,7 @@ async fn settle_late(
     if run.stage == Stage::Failing {
         advance_failure(c, run_id, now).await?;
     }
-    Ok(CompletionReport::Applied)
+    Ok(())
 }
 
 /// Sets a step's final status, output and error, and its place in the order of completion.

@@ -11,7 +11,8 @@ macro_rules! terminal_statuses {
 
 /// A step is done (succeeded, skipped, or failed in a way that lets the run go on): its
 /// dependents lose a dependency and start when they have none left (if the run's stage admits
-/// them); an item frees its slot and the last item wakes its parent.
+/// them); an item frees its slot and the last item wakes its parent. Returns the steps that
+/// became ready.
 async fn step_done(
     c: &mut Conn,
     run: &RunState,
@@ -19,51 +20,60 @@ async fn step_done(
     key: &str,
     held: &Held,
     now: i64,
-) -> Result<(), StoreError> {
+) -> Result<Vec<String>, StoreError> {
     if let Some(parent) = &held.parent_key {
         return item_done(c, run_id, parent, now).await;
     }
-    sqlx::query(
-        "UPDATE steps SET deps_open = deps_open - 1, updated = $3 WHERE run_id = $1 \
-         AND key IN (SELECT key FROM step_deps WHERE run_id = $1 AND dep_key = $2)",
+    // Dependents have the same phase, except `$output`, which the main stage admits too.
+    // (In SET, columns read their values from before the update.)
+    let admits = run.stage.admits(run.status, held.phase);
+    let rows = sqlx::query(
+        "UPDATE steps SET deps_open = deps_open - 1, \
+         status = CASE WHEN $4 AND status = 'pending' AND deps_open <= 1 THEN 'ready' \
+         ELSE status END, \
+         ready_at = CASE WHEN $4 AND status = 'pending' AND deps_open <= 1 THEN $3 \
+         ELSE ready_at END, \
+         due_at = CASE WHEN $4 AND status = 'pending' AND deps_open <= 1 THEN $3 \
+         ELSE due_at END, updated = $3 \
+         WHERE run_id = $1 AND key IN (SELECT key FROM step_deps WHERE run_id = $1 \
+         AND dep_key = $2) RETURNING key, status",
     )
     .bind(run_id)
     .bind(key)
     .bind(now)
-    .execute(&mut *c)
+    .bind(admits)
+    .fetch_all(&mut *c)
     .await?;
-    // Dependents have the same phase, except `$output`, which the main stage admits too.
-    if run.stage.admits(run.status, held.phase) {
-        let ready: Vec<String> = sqlx::query_scalar(
-            "UPDATE steps SET status = 'ready', ready_at = $3, due_at = $3, updated = $3 \
-             WHERE run_id = $1 AND status = 'pending' AND deps_open <= 0 \
-             AND key IN (SELECT key FROM step_deps WHERE run_id = $1 AND dep_key = $2) \
-             RETURNING key",
-        )
-        .bind(run_id)
-        .bind(key)
-        .bind(now)
-        .fetch_all(&mut *c)
-        .await?;
-        for k in &ready {
-            event(c, run_id, now, "step_ready", Some(k), None).await?;
+    let mut ready = Vec::new();
+    for row in rows {
+        if row.try_get::<String, _>("status")? == StepStatus::Ready.as_str() {
+            ready.push(row.try_get::<String, _>("key")?);
         }
     }
-    Ok(())
+    for k in &ready {
+        event(c, run_id, now, "step_ready", Some(k), None).await?;
+    }
+    Ok(ready)
 }
 
 /// A `for_each` item is done: the next pending item takes its slot, and when none is open
 /// any more the parent is woken to collect the outputs.
-async fn item_done(c: &mut Conn, run_id: &str, parent: &str, now: i64) -> Result<(), StoreError> {
-    sqlx::query(
+async fn item_done(
+    c: &mut Conn,
+    run_id: &str,
+    parent: &str,
+    now: i64,
+) -> Result<Vec<String>, StoreError> {
+    let ready: Vec<String> = sqlx::query_scalar(
         "UPDATE steps SET status = 'ready', ready_at = $3, due_at = $3, updated = $3 \
          WHERE run_id = $1 AND key IN (SELECT key FROM steps WHERE run_id = $1 \
-         AND parent_key = $2 AND status = 'pending' ORDER BY item_index LIMIT 1)",
+         AND parent_key = $2 AND status = 'pending' ORDER BY item_index LIMIT 1) \
+         RETURNING key",
     )
     .bind(run_id)
     .bind(parent)
     .bind(now)
-    .execute(&mut *c)
+    .fetch_all(&mut *c)
     .await?;
     sqlx::query(
         "UPDATE steps SET deps_open = deps_open - 1, updated = $3, \
@@ -76,7 +86,7 @@ async fn item_done(c: &mut Conn, run_id: &str, parent: &str, now: i64) -> Result
     .bind(now)
     .execute(&mut *c)
     .await?;
-    Ok(())
+    Ok(ready)
 }
 
 /// Wakes the step of a parent run that waits for a child run which just finished.

@@ -83,7 +83,16 @@ impl Store for This {
     }
 
     async fn complete(&self, batch: Vec<Completion>) -> Result<Vec<CompletionReport>, StoreError> {
-        with_retries!(self.complete_once(&batch))
+        let results = with_retries!(self.complete_once(&batch, None))?;
+        Ok(results.into_iter().map(|(report, _)| report).collect())
+    }
+
+    async fn complete_handing_off(
+        &self,
+        batch: Vec<Completion>,
+        lease_ms: i64,
+    ) -> Result<Vec<(CompletionReport, Option<Claimed>)>, StoreError> {
+        with_retries!(self.complete_once(&batch, Some(lease_ms)))
     }
 
     async fn cancel_run(&self, run_id: &str) -> Result<(), StoreError> {
