@@ -7,6 +7,7 @@ mod basics;
 mod compensation;
 mod cron;
 mod fan_out;
+mod hostile_partner;
 mod leases;
 mod retries;
 mod waiting;
