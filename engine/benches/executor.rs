@@ -139,22 +139,6 @@ async fn measure(label: &str, url: &str) {
     store.close().await;
 }
 
-async fn postgres_url() -> String {
-    use sqlx::Connection;
-    let base = std::env::var("BRAID_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let mut conn = sqlx::PgConnection::connect(&base)
-        .await
-        .expect("PostgreSQL");
-    let schema = format!("bench_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&mut conn)
-        .await
-        .expect("schema");
-    let sep = if base.contains('?') { '&' } else { '?' };
-    format!("{base}{sep}options=-c%20search_path%3D{schema}")
-}
-
 fn main() {
     let which: Vec<String> = std::env::args()
         .skip(1)
@@ -174,7 +158,7 @@ fn main() {
             measure("SQLite, synchronous=FULL", &url).await;
         }
         if want("postgres") {
-            measure("PostgreSQL", &postgres_url().await).await;
+            measure("PostgreSQL", &braid_testkit::fresh_postgres_url().await).await;
         }
     });
 }

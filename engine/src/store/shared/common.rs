@@ -76,15 +76,30 @@ fn to_u32(n: i64, what: &str) -> Result<u32, StoreError> {
     u32::try_from(n).map_err(|_| StoreError::Corrupt(format!("{what} = {n}")))
 }
 
+/// The parent of a child run, from a row with `parent_run_id` and `parent_step_key`.
+fn parent_ref(row: &<Db as sqlx::Database>::Row) -> Result<Option<ParentRef>, StoreError> {
+    Ok(
+        match (
+            row.try_get::<Option<String>, _>("parent_run_id")?,
+            row.try_get::<Option<String>, _>("parent_step_key")?,
+        ) {
+            (Some(run_id), Some(step_key)) => Some(ParentRef { run_id, step_key }),
+            _ => None,
+        },
+    )
+}
+
+/// The state of a run, from a row with `status`, `stage` and the parent columns.
+fn run_state(row: &<Db as sqlx::Database>::Row) -> Result<RunState, StoreError> {
+    Ok(RunState {
+        status: row.try_get::<String, _>("status")?.parse()?,
+        stage: row.try_get::<String, _>("stage")?.parse()?,
+        parent: parent_ref(row)?,
+    })
+}
+
 /// A run row as a [`RunRecord`].
 fn run_record(row: &<Db as sqlx::Database>::Row) -> Result<RunRecord, StoreError> {
-    let parent = match (
-        row.try_get::<Option<String>, _>("parent_run_id")?,
-        row.try_get::<Option<String>, _>("parent_step_key")?,
-    ) {
-        (Some(run_id), Some(step_key)) => Some(ParentRef { run_id, step_key }),
-        _ => None,
-    };
     Ok(RunRecord {
         id: row.try_get("id")?,
         workflow: row.try_get("workflow")?,
@@ -95,7 +110,7 @@ fn run_record(row: &<Db as sqlx::Database>::Row) -> Result<RunRecord, StoreError
         error: parse_json(row.try_get("error")?, "run error")?,
         trigger: parse_json(row.try_get("trigger_data")?, "run trigger")?,
         dedupe_key: row.try_get("dedupe_key")?,
-        parent,
+        parent: parent_ref(row)?,
         created: row.try_get("created")?,
         updated: row.try_get("updated")?,
         started: row.try_get("started")?,
@@ -177,17 +192,5 @@ async fn lock_run(c: &mut Conn, run_id: &str) -> Result<Option<RunState>, StoreE
     .bind(run_id)
     .fetch_optional(&mut *c)
     .await?;
-    let Some(row) = row else { return Ok(None) };
-    let parent = match (
-        row.try_get::<Option<String>, _>("parent_run_id")?,
-        row.try_get::<Option<String>, _>("parent_step_key")?,
-    ) {
-        (Some(run_id), Some(step_key)) => Some(ParentRef { run_id, step_key }),
-        _ => None,
-    };
-    Ok(Some(RunState {
-        status: row.try_get::<String, _>("status")?.parse()?,
-        stage: row.try_get::<String, _>("stage")?.parse()?,
-        parent,
-    }))
+    row.as_ref().map(run_state).transpose()
 }

@@ -108,17 +108,7 @@ async fn apply(c: &mut Conn, done: &Completion, now: i64) -> Result<Applied, Sto
         parent_key: row.try_get("parent_key")?,
         claimed_from: row.try_get("claimed_from")?,
     };
-    let run = RunState {
-        status: row.try_get::<String, _>("status")?.parse()?,
-        stage: row.try_get::<String, _>("stage")?.parse()?,
-        parent: match (
-            row.try_get::<Option<String>, _>("parent_run_id")?,
-            row.try_get::<Option<String>, _>("parent_step_key")?,
-        ) {
-            (Some(run_id), Some(step_key)) => Some(ParentRef { run_id, step_key }),
-            _ => None,
-        },
-    };
+    let run = run_state(&row)?;
     let (run_id, key) = (done.run_id.as_str(), done.key.as_str());
     let error = match &done.outcome {
         Outcome::Failed { error, .. } | Outcome::Retry { error, .. } => Some(error),
