@@ -417,3 +417,56 @@ async fn sqlite_cron_on_a_seconds_schedule() {
 async fn postgres_cron_on_a_seconds_schedule() {
     cron_ticks(fresh_postgres_url().await).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_show_runs_attempts_and_token_expiry() {
+    let (server, base) = Recorder::start().await;
+    server.script(
+        "/oauth/token",
+        [Reply::status(
+            200,
+            json!({ "access_token": "tok", "expires_in": 3600 }),
+        )],
+    );
+    server.script("/orders", [Reply::status(503, json!({}))]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("m.braid"),
+        format!(
+            r#"connection partner {{
+              base_url "{base}"
+              auth oauth2_client_credentials {{ token_url "{base}/oauth/token" client_id "c" client_secret "s" }}
+            }}
+            workflow measured {{
+              step call = http.post(partner, "/orders") {{ retry {{ attempts 2 backoff fixed(100ms) }} }}
+            }}"#
+        ),
+    )
+    .expect("write");
+    let serve = Serve::start(dir.path(), &sqlite_url(dir.path()), &[], &[]).await;
+    let http = reqwest::Client::new();
+    let (code, id, stderr) = cli(&serve, &["start", "measured"]);
+    assert_eq!(code, 0, "{stderr}");
+    run_status(&http, &serve, id.trim(), "succeeded").await;
+    let text = http
+        .get(format!("{}/metrics", serve.url))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    for expected in [
+        "braid_runs_started_total{workflow=\"measured\"} 1",
+        "braid_runs{workflow=\"measured\",status=\"succeeded\"} 1",
+        "braid_step_attempts_total{workflow=\"measured\",status=\"retry\"} 1",
+        "braid_step_retries_total{workflow=\"measured\"} 1",
+        "braid_step_duration_seconds_count{workflow=\"measured\"}",
+        "braid_queue_depth 0",
+        "braid_seconds_since_last_success{workflow=\"measured\"}",
+        "braid_oauth_token_expiry_seconds{connection=\"partner\"} 3",
+    ] {
+        assert!(text.contains(expected), "`{expected}` missing from\n{text}");
+    }
+    serve.kill().await;
+}

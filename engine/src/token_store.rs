@@ -83,6 +83,48 @@ pub fn http_client(
         .with_token_store(Arc::new(KvTokenStore::new(store, sealer, clock, redactor)))
 }
 
+/// When the cached token of each OAuth2 connection of the loaded workflows expires (epoch ms),
+/// by connection name: for the `braid_oauth_token_expiry_seconds` metric.
+pub async fn token_expiries(engine: &crate::executor::Engine) -> Vec<(String, i64)> {
+    use braid_stdlib::http::AuthConfig;
+    let tokens = KvTokenStore::new(
+        engine.store.clone(),
+        Sealer::from_env(),
+        engine.clock().clone(),
+        engine.redactor.clone(),
+    );
+    let mut configs = Vec::new();
+    for plan in engine.workflows() {
+        let host = crate::runtime::host::EngineHost::new(
+            engine.secrets.clone(),
+            engine.redactor.clone(),
+            chrono::Utc::now(),
+            "metrics",
+        );
+        let ev = braid_dsl::eval::Evaluator::new(
+            braid_stdlib::catalog::std_library(),
+            &host,
+            &plan.mappings,
+        );
+        for connection in plan.connections.values() {
+            if let Ok(config) = crate::runtime::connections::resolve(connection, &ev) {
+                if let AuthConfig::OAuth2(oauth) = &config.auth {
+                    configs.push((config.name.clone(), oauth.cache_key()));
+                }
+            }
+        }
+    }
+    configs.sort();
+    configs.dedup();
+    let mut out = Vec::new();
+    for (name, key) in configs {
+        if let Some(expires) = tokens.load(&key).await.and_then(|t| t.expires_at_ms) {
+            out.push((name, expires));
+        }
+    }
+    out
+}
+
 /// A parsed lease value.
 struct Lease<'a> {
     until_ms: i64,

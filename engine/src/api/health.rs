@@ -26,6 +26,10 @@ pub async fn metrics(State(state): State<Arc<ApiState>>) -> impl IntoResponse {
         Ok(stats) => state.engine.metrics.update_from_store(&stats, now),
         Err(e) => tracing::warn!(error = %e, "metrics: reading the store failed"),
     }
+    for (connection, expires_at) in crate::token_store::token_expiries(&state.engine).await {
+        let seconds = (expires_at - now) as f64 / 1000.0;
+        state.engine.metrics.token_expires_in(&connection, seconds);
+    }
     for trigger in state.cron.iter().flat_map(|c| c.stats()) {
         if let Some(lag) = trigger.last_lag_ms {
             state
