@@ -137,3 +137,78 @@ async fn every_change_is_in_the_history(backend: Backend) {
         .collect();
     assert_eq!(kinds, expected);
 }
+
+on_both_stores!(runs_are_listed_newest_first_a_page_at_a_time);
+
+async fn runs_are_listed_newest_first_a_page_at_a_time(backend: Backend) {
+    use braid_engine::store::RunFilter;
+    let h = Harness::new(
+        backend,
+        "workflow a { step s = transform(1) }\nworkflow b { step s = transform(1) }",
+    )
+    .await;
+    let mut started = Vec::new();
+    for i in 0..7 {
+        h.clock.advance(1_000);
+        let workflow = if i % 2 == 0 { "a" } else { "b" };
+        started.push((workflow, h.start(workflow, json!({})).await));
+    }
+    h.drain().await;
+    let newest_first: Vec<String> = started.iter().rev().map(|(_, id)| id.clone()).collect();
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = h
+            .store
+            .list_runs(&RunFilter {
+                limit: Some(3),
+                cursor: cursor.clone(),
+                ..RunFilter::default()
+            })
+            .await
+            .expect("list");
+        assert!(page.runs.len() <= 3);
+        seen.extend(page.runs.into_iter().map(|r| r.id));
+        cursor = page.next_cursor;
+        if cursor.is_none() {
+            break;
+        }
+    }
+    assert_eq!(seen, newest_first, "every run once, newest first");
+    let only_a = h
+        .store
+        .list_runs(&RunFilter {
+            workflow: Some("a".into()),
+            status: Some(RunStatus::Succeeded),
+            ..RunFilter::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(only_a.runs.len(), 4);
+    let window = h
+        .store
+        .list_runs(&RunFilter {
+            created_from: Some(crate::support::T0 + 2_000),
+            created_to: Some(crate::support::T0 + 5_000),
+            ..RunFilter::default()
+        })
+        .await
+        .expect("list");
+    let ids: Vec<_> = window.runs.into_iter().map(|r| r.id).collect();
+    assert_eq!(
+        ids,
+        vec![
+            started[3].1.clone(),
+            started[2].1.clone(),
+            started[1].1.clone()
+        ]
+    );
+    assert!(h
+        .store
+        .list_runs(&RunFilter {
+            cursor: Some("garbage".into()),
+            ..RunFilter::default()
+        })
+        .await
+        .is_err());
+}
