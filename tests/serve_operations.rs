@@ -470,3 +470,48 @@ async fn metrics_show_runs_attempts_and_token_expiry() {
     }
     serve.kill().await;
 }
+
+/// The README's first run: the example folder served as it is, a webhook starts `hello`, its
+/// first call meets the demo partner's injected 503, the retry succeeds, and `braid runs show`
+/// tells the story.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_first_run_works_offline() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let serve = Serve::start(&examples, &sqlite_url(dir.path()), &[], &[]).await;
+    let http = reqwest::Client::new();
+    let answer: Value = http
+        .post(format!("{}/hooks/hello", serve.url))
+        .header("X-Delivery-Id", "first")
+        .json(&json!({ "name": "Ada", "partner": format!("{}/demo", serve.url) }))
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    let id = answer["run_id"].as_str().expect("run_id").to_string();
+    let run = run_status(&http, &serve, &id, "succeeded").await;
+    assert_eq!(
+        run["output"],
+        json!({ "greeting": "Hello, Ada!", "attempts_needed": 2 })
+    );
+    let (code, shown, _) = cli(&serve, &["runs", "show", &id]);
+    assert_eq!(code, 0);
+    assert!(shown.contains("503 Service Unavailable"), "{shown}");
+    let workflows: Value = http
+        .get(format!("{}/api/workflows", serve.url))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    // The examples needing credentials are listed with what they miss.
+    let problems = workflows["problems"].as_array().expect("problems");
+    assert!(problems.iter().all(|p| p["message"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("not set")));
+    serve.kill().await;
+}
