@@ -14,7 +14,6 @@ CREATE TABLE runs (
     version_hash    TEXT NOT NULL,
     status          TEXT NOT NULL,
     stage           TEXT NOT NULL DEFAULT 'main',
-    seq             BIGINT NOT NULL DEFAULT 0,
     input           TEXT NOT NULL,
     output          TEXT,
     error           TEXT,

@@ -79,8 +79,8 @@ impl PostgresStore {
     }
 
     /// Starts a write transaction (READ COMMITTED; rows are locked as they are changed).
-    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Db>, StoreError> {
-        Ok(self.pool.begin().await?)
+    async fn begin_write(&self) -> Result<Tx, StoreError> {
+        Ok(Tx::new(self.pool.begin().await?))
     }
 
     /// Starts a read transaction that sees one snapshot.

@@ -172,8 +172,8 @@ impl SqliteStore {
 
     /// Starts a write transaction holding the database's write lock from its first
     /// statement.
-    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Db>, StoreError> {
-        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    async fn begin_write(&self) -> Result<Tx, StoreError> {
+        Ok(Tx::new(self.writer.begin_with("BEGIN IMMEDIATE").await?))
     }
 
     /// Starts a read transaction: one consistent snapshot (WAL).

@@ -25,7 +25,7 @@ enum Taken {
 /// Takes the step of a row read with [`candidate_columns!`] for `worker_id` until
 /// `lease_until`: a new attempt (with its attempt row) unless it was only waiting.
 async fn take(
-    c: &mut Conn,
+    c: &mut Tx,
     row: &<Db as sqlx::Database>::Row,
     worker_id: &str,
     now: i64,
@@ -64,7 +64,7 @@ async fn take(
         .bind(i64::from(attempt))
         .bind(worker_id)
         .bind(now)
-        .execute(&mut *c)
+        .execute(c.conn())
         .await?;
     }
     let from = if lost_lease {
@@ -86,7 +86,7 @@ async fn take(
     .bind(i64::from(attempt))
     .bind(i64::from(!resumed))
     .bind(now)
-    .execute(&mut *c)
+    .execute(c.conn())
     .await?;
     let kind = if resumed {
         "step_resumed"
@@ -102,7 +102,7 @@ async fn take(
         )
         .bind(&run_id)
         .bind(now)
-        .execute(&mut *c)
+        .execute(c.conn())
         .await?;
     }
     Ok(Taken::Claimed(Box::new(Claimed {
@@ -132,7 +132,7 @@ async fn take(
 /// Takes step `key` of run `run_id` if it is ready: the hand-off of a step a completion just
 /// made ready to the worker that completed it, in the same transaction.
 async fn take_ready(
-    c: &mut Conn,
+    c: &mut Tx,
     run_id: &str,
     key: &str,
     worker_id: &str,
@@ -147,7 +147,7 @@ async fn take_ready(
     ))
     .bind(run_id)
     .bind(key)
-    .fetch_optional(&mut *c)
+    .fetch_optional(c.conn())
     .await?;
     let Some(row) = row else { return Ok(None) };
     Ok(match take(c, &row, worker_id, now, lease_until).await? {
@@ -175,7 +175,7 @@ impl This {
         ))
         .bind(now)
         .bind(i64::from(limit.max(1)))
-        .fetch_all(&mut *tx)
+        .fetch_all(tx.conn())
         .await?;
         let lease_until = now.saturating_add(lease_ms);
         let mut claimed = Vec::with_capacity(rows.len());
@@ -214,7 +214,7 @@ impl This {
             .bind(&step.key)
             .bind(worker_id)
             .bind(until)
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await?
             .rows_affected();
         }
@@ -239,7 +239,7 @@ impl This {
             .bind(&step.run_id)
             .bind(&step.key)
             .bind(worker_id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(tx.conn())
             .await?;
             let Some(from) = from else { continue };
             let from = from.unwrap_or_else(|| StepStatus::Ready.as_str().to_string());
@@ -250,7 +250,7 @@ impl This {
                 )
                 .bind(&step.run_id)
                 .bind(&step.key)
-                .execute(&mut *tx)
+                .execute(tx.conn())
                 .await?;
             }
             sqlx::query(
@@ -264,7 +264,7 @@ impl This {
             .bind(&from)
             .bind(counted)
             .bind(now)
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await?;
             handed_back += 1;
         }
@@ -275,7 +275,7 @@ impl This {
         )
         .bind(worker_id)
         .bind(now)
-        .execute(&mut *tx)
+        .execute(tx.conn())
         .await?;
         tx.commit().await?;
         Ok(handed_back)
@@ -301,7 +301,7 @@ fn interrupted() -> Value {
 
 /// Closes a step's open attempt row with `outcome`.
 async fn close_attempt(
-    c: &mut Conn,
+    c: &mut Tx,
     run_id: &str,
     key: &str,
     now: i64,
@@ -317,13 +317,13 @@ async fn close_attempt(
     .bind(now)
     .bind(outcome)
     .bind(json_text_opt(error))
-    .execute(&mut *c)
+    .execute(c.conn())
     .await?;
     Ok(())
 }
 
 /// Marks a step that may no longer run as skipped.
-async fn settle_skipped(c: &mut Conn, run_id: &str, key: &str, now: i64) -> Result<(), StoreError> {
+async fn settle_skipped(c: &mut Tx, run_id: &str, key: &str, now: i64) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE steps SET status = 'skipped', output = 'null', lease_owner = NULL, \
          lease_expires_at = NULL, due_at = NULL, finished = $3, updated = $3 \
@@ -332,7 +332,7 @@ async fn settle_skipped(c: &mut Conn, run_id: &str, key: &str, now: i64) -> Resu
     .bind(run_id)
     .bind(key)
     .bind(now)
-    .execute(&mut *c)
+    .execute(c.conn())
     .await?;
     event(c, run_id, now, "step_skipped", Some(key), None).await
 }

@@ -152,25 +152,79 @@ fn step_record(row: &<Db as sqlx::Database>::Row) -> Result<StepRecord, StoreErr
     })
 }
 
-/// Appends an entry to a run's history.
+/// A history entry waiting for its transaction to commit.
+struct PendingEvent {
+    run_id: String,
+    at: i64,
+    kind: String,
+    step_key: Option<String>,
+    data: Option<String>,
+}
+
+/// A write transaction with the history entries it appends. The entries are written
+/// together, in the order they were made, just before the transaction commits: one statement
+/// for a whole group commit instead of one per change.
+struct Tx {
+    inner: sqlx::Transaction<'static, Db>,
+    events: Vec<PendingEvent>,
+}
+
+impl Tx {
+    fn new(inner: sqlx::Transaction<'static, Db>) -> Self {
+        Tx {
+            inner,
+            events: Vec::new(),
+        }
+    }
+
+    /// The connection, to run statements on.
+    fn conn(&mut self) -> &mut Conn {
+        &mut self.inner
+    }
+
+    /// Writes the pending history entries, then commits.
+    async fn commit(mut self) -> Result<(), StoreError> {
+        let events = std::mem::take(&mut self.events);
+        for chunk in events.chunks(INSERT_CHUNK) {
+            let mut q = sqlx::QueryBuilder::<Db>::new(
+                "INSERT INTO events (run_id, at, kind, step_key, data) ",
+            );
+            q.push_values(chunk, |mut b, e| {
+                b.push_bind(e.run_id.as_str())
+                    .push_bind(e.at)
+                    .push_bind(e.kind.as_str())
+                    .push_bind(e.step_key.as_deref())
+                    .push_bind(e.data.as_deref());
+            });
+            q.build().execute(self.conn()).await?;
+        }
+        self.inner.commit().await?;
+        Ok(())
+    }
+
+    /// Abandons the transaction and its history entries.
+    async fn rollback(self) -> Result<(), StoreError> {
+        self.inner.rollback().await?;
+        Ok(())
+    }
+}
+
+/// Appends an entry to a run's history (written when the transaction commits).
 async fn event(
-    c: &mut Conn,
+    c: &mut Tx,
     run_id: &str,
     at: i64,
     kind: &str,
     step_key: Option<&str>,
     data: Option<&Value>,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO events (run_id, at, kind, step_key, data) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(run_id)
-    .bind(at)
-    .bind(kind)
-    .bind(step_key)
-    .bind(json_text_opt(data))
-    .execute(&mut *c)
-    .await?;
+    c.events.push(PendingEvent {
+        run_id: run_id.to_string(),
+        at,
+        kind: kind.to_string(),
+        step_key: step_key.map(str::to_string),
+        data: json_text_opt(data),
+    });
     Ok(())
 }
 
@@ -184,13 +238,13 @@ struct RunState {
 }
 
 /// Reads (and on PostgreSQL locks) a run's state; `None` if there is no such run.
-async fn lock_run(c: &mut Conn, run_id: &str) -> Result<Option<RunState>, StoreError> {
+async fn lock_run(c: &mut Tx, run_id: &str) -> Result<Option<RunState>, StoreError> {
     let row = sqlx::query(concat!(
         "SELECT status, stage, parent_run_id, parent_step_key FROM runs WHERE id = $1",
         lock_rows!()
     ))
     .bind(run_id)
-    .fetch_optional(&mut *c)
+    .fetch_optional(c.conn())
     .await?;
     row.as_ref().map(run_state).transpose()
 }

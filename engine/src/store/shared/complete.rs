@@ -87,7 +87,7 @@ impl This {
 }
 
 /// Records one completion and its consequences.
-async fn apply(c: &mut Conn, done: &Completion, now: i64) -> Result<Applied, StoreError> {
+async fn apply(c: &mut Tx, done: &Completion, now: i64) -> Result<Applied, StoreError> {
     let row = sqlx::query(
         "SELECT s.phase, s.parent_key, s.claimed_from, r.status, r.stage, r.parent_run_id, \
          r.parent_step_key FROM steps s JOIN runs r ON r.id = s.run_id \
@@ -98,7 +98,7 @@ async fn apply(c: &mut Conn, done: &Completion, now: i64) -> Result<Applied, Sto
     .bind(&done.key)
     .bind(&done.worker_id)
     .bind(i64::from(done.attempt))
-    .fetch_optional(&mut *c)
+    .fetch_optional(c.conn())
     .await?;
     let Some(row) = row else {
         return Ok(Applied::lost());
@@ -201,7 +201,7 @@ async fn apply(c: &mut Conn, done: &Completion, now: i64) -> Result<Applied, Sto
             .bind(json_text(error))
             .bind(*ready_at)
             .bind(now)
-            .execute(&mut *c)
+            .execute(c.conn())
             .await?;
             let data = serde_json::json!({ "attempt": done.attempt, "error": error, "ready_at": ready_at });
             event(c, run_id, now, "step_retrying", Some(key), Some(&data)).await?;
@@ -230,7 +230,7 @@ async fn apply(c: &mut Conn, done: &Completion, now: i64) -> Result<Applied, Sto
             .bind(json_text_opt(state.as_ref()))
             .bind(waiting_for.as_ref().map(WaitFor::encode))
             .bind(now)
-            .execute(&mut *c)
+            .execute(c.conn())
             .await?;
             let data = serde_json::json!({
                 "until": ready_at,
@@ -261,7 +261,7 @@ async fn apply(c: &mut Conn, done: &Completion, now: i64) -> Result<Applied, Sto
             .bind(run_id)
             .bind(json_text(output))
             .bind(now)
-            .execute(&mut *c)
+            .execute(c.conn())
             .await?;
             event(c, run_id, now, "run_succeeded", None, None).await?;
             wake_parent(c, run.parent.as_ref(), now).await?;
@@ -274,7 +274,7 @@ async fn apply(c: &mut Conn, done: &Completion, now: i64) -> Result<Applied, Sto
 /// was cancelled meanwhile): a result is kept (a succeeded step may need compensating), but
 /// nothing new starts from it.
 async fn settle_late(
-    c: &mut Conn,
+    c: &mut Tx,
     run: &RunState,
     run_id: &str,
     key: &str,
@@ -316,7 +316,7 @@ async fn settle_late(
 
 /// Sets a step's final status, output and error, and its place in the order of completion.
 async fn finish_step(
-    c: &mut Conn,
+    c: &mut Tx,
     run_id: &str,
     key: &str,
     status: StepStatus,
@@ -324,23 +324,21 @@ async fn finish_step(
     error: Option<&Value>,
     now: i64,
 ) -> Result<(), StoreError> {
-    let seq: i64 = sqlx::query_scalar("UPDATE runs SET seq = seq + 1 WHERE id = $1 RETURNING seq")
-        .bind(run_id)
-        .fetch_one(&mut *c)
-        .await?;
+    // The order of completion within the run, which compensation reverses. (The run's row is
+    // locked, so no other transaction completes a step of it meanwhile.)
     sqlx::query(
         "UPDATE steps SET status = $3, output = $4, error = $5, \
-         completed_seq = $6, lease_owner = NULL, lease_expires_at = NULL, due_at = NULL, \
-         finished = $7, updated = $7 WHERE run_id = $1 AND key = $2",
+         completed_seq = (SELECT COALESCE(MAX(completed_seq), 0) + 1 FROM steps \
+         WHERE run_id = $1), lease_owner = NULL, lease_expires_at = NULL, due_at = NULL, \
+         finished = $6, updated = $6 WHERE run_id = $1 AND key = $2",
     )
     .bind(run_id)
     .bind(key)
     .bind(status.as_str())
     .bind(json_text_opt(output))
     .bind(json_text_opt(error))
-    .bind(seq)
     .bind(now)
-    .execute(&mut *c)
+    .execute(c.conn())
     .await?;
     let data = error.map(|e| serde_json::json!({ "error": e }));
     let kind = match status {
@@ -354,7 +352,7 @@ async fn finish_step(
 /// `for_each`: creates the items (those of an earlier try of the run are kept), opens up to
 /// `concurrency` of them, and makes the parent wait for all.
 async fn spawn(
-    c: &mut Conn,
+    c: &mut Tx,
     run_id: &str,
     key: &str,
     children: &[NewStep],
@@ -385,7 +383,7 @@ async fn spawn(
     )
     .bind(run_id)
     .bind(key)
-    .fetch_one(&mut *c)
+    .fetch_one(c.conn())
     .await?;
     let slots = if concurrency == 0 {
         i64::MAX
@@ -401,7 +399,7 @@ async fn spawn(
     .bind(key)
     .bind(now)
     .bind(slots)
-    .execute(&mut *c)
+    .execute(c.conn())
     .await?;
     // The parent counts its open items in `deps_open`; the last one to finish wakes it.
     sqlx::query(
@@ -416,29 +414,29 @@ async fn spawn(
     .bind(open)
     .bind((open == 0).then_some(now))
     .bind(now)
-    .execute(&mut *c)
+    .execute(c.conn())
     .await?;
     let data = serde_json::json!({ "items": children.len(), "concurrency": concurrency });
     event(c, run_id, now, "step_spawned", Some(key), Some(&data)).await
 }
 
 /// Whether run `run_id` has an unconsumed signal `name`.
-async fn signal_pending(c: &mut Conn, run_id: &str, name: &str) -> Result<bool, StoreError> {
+async fn signal_pending(c: &mut Tx, run_id: &str, name: &str) -> Result<bool, StoreError> {
     let found: Option<i64> = sqlx::query_scalar(
         "SELECT id FROM signals WHERE run_id = $1 AND name = $2 AND consumed_by_step IS NULL LIMIT 1",
     )
     .bind(run_id)
     .bind(name)
-    .fetch_optional(&mut *c)
+    .fetch_optional(c.conn())
     .await?;
     Ok(found.is_some())
 }
 
 /// Whether run `run_id` has finished.
-async fn run_finished(c: &mut Conn, run_id: &str) -> Result<bool, StoreError> {
+async fn run_finished(c: &mut Tx, run_id: &str) -> Result<bool, StoreError> {
     let status: Option<String> = sqlx::query_scalar("SELECT status FROM runs WHERE id = $1")
         .bind(run_id)
-        .fetch_optional(&mut *c)
+        .fetch_optional(c.conn())
         .await?;
     Ok(match status {
         Some(s) => s.parse::<RunStatus>()?.is_terminal(),
@@ -448,7 +446,7 @@ async fn run_finished(c: &mut Conn, run_id: &str) -> Result<bool, StoreError> {
 
 /// Shows a run of the main stage as `running` while any step is ready or running, and as
 /// `waiting` while every open step waits for a timer, a signal or a child run.
-async fn refresh_run_status(c: &mut Conn, run_id: &str, now: i64) -> Result<(), StoreError> {
+async fn refresh_run_status(c: &mut Tx, run_id: &str, now: i64) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE runs SET status = CASE WHEN EXISTS (SELECT 1 FROM steps WHERE run_id = $1 \
          AND status IN ('ready', 'running')) THEN 'running' ELSE 'waiting' END, updated = $2 \
@@ -456,7 +454,7 @@ async fn refresh_run_status(c: &mut Conn, run_id: &str, now: i64) -> Result<(), 
     )
     .bind(run_id)
     .bind(now)
-    .execute(&mut *c)
+    .execute(c.conn())
     .await?;
     Ok(())
 }

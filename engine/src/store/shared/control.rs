@@ -65,7 +65,7 @@ impl This {
         .bind(name)
         .bind(json_text(payload))
         .bind(now)
-        .fetch_one(&mut *tx)
+        .fetch_one(tx.conn())
         .await?;
         sqlx::query(
             "UPDATE steps SET ready_at = $3, due_at = $3, updated = $3 \
@@ -74,7 +74,7 @@ impl This {
         .bind(run_id)
         .bind(WaitFor::Signal(name.to_string()).encode())
         .bind(now)
-        .execute(&mut *tx)
+        .execute(tx.conn())
         .await?;
         let data = serde_json::json!({ "name": name, "signal": id });
         event(&mut tx, run_id, now, "signal_received", None, Some(&data)).await?;
@@ -98,7 +98,7 @@ impl This {
         .bind(run_id)
         .bind(name)
         .bind(key)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(tx.conn())
         .await?;
         let payload = match taken {
             Some(p) => Some(p),
@@ -113,7 +113,7 @@ impl This {
                 .bind(name)
                 .bind(key)
                 .bind(now)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(tx.conn())
                 .await?
             }
         };
@@ -124,7 +124,7 @@ impl This {
 
 /// Cancels a run and, depth first, its unfinished child runs: open steps are skipped;
 /// running attempts may finish, but nothing new starts.
-async fn cancel_tree(c: &mut Conn, run_id: &str, now: i64) -> Result<(), StoreError> {
+async fn cancel_tree(c: &mut Tx, run_id: &str, now: i64) -> Result<(), StoreError> {
     let mut pending = vec![run_id.to_string()];
     while let Some(id) = pending.pop() {
         let changed = sqlx::query(concat!(
@@ -134,7 +134,7 @@ async fn cancel_tree(c: &mut Conn, run_id: &str, now: i64) -> Result<(), StoreEr
         ))
         .bind(&id)
         .bind(now)
-        .execute(&mut *c)
+        .execute(c.conn())
         .await?
         .rows_affected();
         if changed == 0 {
@@ -147,7 +147,7 @@ async fn cancel_tree(c: &mut Conn, run_id: &str, now: i64) -> Result<(), StoreEr
         )
         .bind(&id)
         .bind(now)
-        .execute(&mut *c)
+        .execute(c.conn())
         .await?;
         event(c, &id, now, "run_cancelled", None, None).await?;
         let children: Vec<String> = sqlx::query_scalar(concat!(
@@ -155,7 +155,7 @@ async fn cancel_tree(c: &mut Conn, run_id: &str, now: i64) -> Result<(), StoreEr
             terminal_runs!()
         ))
         .bind(&id)
-        .fetch_all(&mut *c)
+        .fetch_all(c.conn())
         .await?;
         pending.extend(children);
     }
@@ -165,7 +165,7 @@ async fn cancel_tree(c: &mut Conn, run_id: &str, now: i64) -> Result<(), StoreEr
 /// Retrying a failed run: every main step that did not succeed (or was undone) runs again,
 /// succeeded steps keep their results; compensations of the earlier try are forgotten and the
 /// `on_failure` steps are dormant again.
-async fn retry_failed(c: &mut Conn, run_id: &str, now: i64) -> Result<(), StoreError> {
+async fn retry_failed(c: &mut Tx, run_id: &str, now: i64) -> Result<(), StoreError> {
     // Items of steps that run again: the succeeded ones are kept and not run again.
     sqlx::query(
         "DELETE FROM steps WHERE run_id = $1 AND parent_key IS NOT NULL AND status <> 'succeeded' \
@@ -173,15 +173,15 @@ async fn retry_failed(c: &mut Conn, run_id: &str, now: i64) -> Result<(), StoreE
          AND status <> 'succeeded')",
     )
     .bind(run_id)
-    .execute(&mut *c)
+    .execute(c.conn())
     .await?;
     sqlx::query("DELETE FROM step_deps WHERE run_id = $1 AND key LIKE '~%'")
         .bind(run_id)
-        .execute(&mut *c)
+        .execute(c.conn())
         .await?;
     sqlx::query("DELETE FROM steps WHERE run_id = $1 AND phase = 'compensation'")
         .bind(run_id)
-        .execute(&mut *c)
+        .execute(c.conn())
         .await?;
     sqlx::query(
         "UPDATE steps SET status = CASE WHEN phase = 'on_failure' THEN 'dormant' ELSE 'pending' END, \
@@ -193,7 +193,7 @@ async fn retry_failed(c: &mut Conn, run_id: &str, now: i64) -> Result<(), StoreE
     )
     .bind(run_id)
     .bind(now)
-    .execute(&mut *c)
+    .execute(c.conn())
     .await?;
     sqlx::query(
         "UPDATE steps SET deps_open = (SELECT COUNT(*) FROM step_deps d JOIN steps t \
@@ -202,7 +202,7 @@ async fn retry_failed(c: &mut Conn, run_id: &str, now: i64) -> Result<(), StoreE
          WHERE run_id = $1 AND status IN ('pending', 'dormant')",
     )
     .bind(run_id)
-    .execute(&mut *c)
+    .execute(c.conn())
     .await?;
     sqlx::query(
         "UPDATE steps SET status = 'ready', ready_at = $2, due_at = $2 \
@@ -210,7 +210,7 @@ async fn retry_failed(c: &mut Conn, run_id: &str, now: i64) -> Result<(), StoreE
     )
     .bind(run_id)
     .bind(now)
-    .execute(&mut *c)
+    .execute(c.conn())
     .await?;
     sqlx::query(
         "UPDATE runs SET status = 'running', stage = 'main', output = NULL, error = NULL, \
@@ -218,21 +218,21 @@ async fn retry_failed(c: &mut Conn, run_id: &str, now: i64) -> Result<(), StoreE
     )
     .bind(run_id)
     .bind(now)
-    .execute(&mut *c)
+    .execute(c.conn())
     .await?;
     event(c, run_id, now, "run_retried", None, None).await
 }
 
 /// Retrying a `compensation_failed` run: the compensations that failed run again; the run
 /// then ends `failed` (or `compensation_failed` again).
-async fn retry_compensations(c: &mut Conn, run_id: &str, now: i64) -> Result<(), StoreError> {
+async fn retry_compensations(c: &mut Tx, run_id: &str, now: i64) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE steps SET status = 'succeeded', updated = $2 WHERE run_id = $1 \
          AND status = 'compensation_failed'",
     )
     .bind(run_id)
     .bind(now)
-    .execute(&mut *c)
+    .execute(c.conn())
     .await?;
     sqlx::query(
         "UPDATE steps SET status = 'ready', attempt = 0, error = NULL, output = NULL, \
@@ -241,7 +241,7 @@ async fn retry_compensations(c: &mut Conn, run_id: &str, now: i64) -> Result<(),
     )
     .bind(run_id)
     .bind(now)
-    .execute(&mut *c)
+    .execute(c.conn())
     .await?;
     sqlx::query(
         "UPDATE runs SET status = 'compensating', stage = 'compensating', finished = NULL, \
@@ -249,7 +249,7 @@ async fn retry_compensations(c: &mut Conn, run_id: &str, now: i64) -> Result<(),
     )
     .bind(run_id)
     .bind(now)
-    .execute(&mut *c)
+    .execute(c.conn())
     .await?;
     event(c, run_id, now, "run_retried", None, None).await
 }

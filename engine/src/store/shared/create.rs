@@ -27,7 +27,7 @@ impl This {
         .bind(run.parent.as_ref().map(|p| p.run_id.as_str()))
         .bind(run.parent.as_ref().map(|p| p.step_key.as_str()))
         .bind(now)
-        .execute(&mut *tx)
+        .execute(tx.conn())
         .await?
         .rows_affected();
         if inserted == 0 {
@@ -39,7 +39,7 @@ impl This {
             .bind(&id)
             .bind(&run.workflow)
             .bind(&run.dedupe_key)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(tx.conn())
             .await?;
             tx.rollback().await?;
             return existing
@@ -124,7 +124,7 @@ fn new_step_rows(run: &NewRun) -> Vec<StepRow> {
 
 /// Inserts step rows; ready rows are due now.
 async fn insert_steps(
-    c: &mut Conn,
+    c: &mut Tx,
     run_id: &str,
     rows: &[StepRow],
     now: i64,
@@ -154,13 +154,13 @@ async fn insert_steps(
                 .push_bind(now);
         });
         q.push(" ON CONFLICT DO NOTHING");
-        q.build().execute(&mut *c).await?;
+        q.build().execute(c.conn()).await?;
     }
     Ok(())
 }
 
 /// Inserts dependency edges `(step, dependency)`.
-async fn insert_deps(c: &mut Conn, run_id: &str, deps: &[(&str, &str)]) -> Result<(), StoreError> {
+async fn insert_deps(c: &mut Tx, run_id: &str, deps: &[(&str, &str)]) -> Result<(), StoreError> {
     for chunk in deps.chunks(INSERT_CHUNK) {
         let mut q = sqlx::QueryBuilder::<Db>::new("INSERT INTO step_deps (run_id, key, dep_key) ");
         q.push_values(chunk, |mut b, (key, dep)| {
@@ -168,7 +168,7 @@ async fn insert_deps(c: &mut Conn, run_id: &str, deps: &[(&str, &str)]) -> Resul
                 .push_bind(key.to_string())
                 .push_bind(dep.to_string());
         });
-        q.build().execute(&mut *c).await?;
+        q.build().execute(c.conn()).await?;
     }
     Ok(())
 }

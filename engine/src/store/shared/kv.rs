@@ -17,7 +17,7 @@ impl This {
         .bind(name)
         .bind(plan_json)
         .bind(self.clock.now_ms())
-        .execute(&mut *tx)
+        .execute(tx.conn())
         .await?
         .rows_affected();
         tx.commit().await?;
@@ -75,7 +75,7 @@ impl This {
         .bind(key)
         .bind(value)
         .bind(self.clock.now_ms())
-        .execute(&mut *tx)
+        .execute(tx.conn())
         .await?;
         tx.commit().await?;
         Ok(())
@@ -110,7 +110,7 @@ impl This {
             .bind(now)
             .bind(old),
         }
-        .execute(&mut *tx)
+        .execute(tx.conn())
         .await?
         .rows_affected();
         tx.commit().await?;
@@ -123,7 +123,7 @@ impl This {
         let n = sqlx::query("DELETE FROM kv WHERE namespace = $1 AND key = $2")
             .bind(namespace)
             .bind(key)
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await?
             .rows_affected();
         tx.commit().await?;

@@ -14,7 +14,7 @@ macro_rules! terminal_statuses {
 /// them); an item frees its slot and the last item wakes its parent. Returns the steps that
 /// became ready.
 async fn step_done(
-    c: &mut Conn,
+    c: &mut Tx,
     run: &RunState,
     run_id: &str,
     key: &str,
@@ -42,7 +42,7 @@ async fn step_done(
     .bind(key)
     .bind(now)
     .bind(admits)
-    .fetch_all(&mut *c)
+    .fetch_all(c.conn())
     .await?;
     let mut ready = Vec::new();
     for row in rows {
@@ -59,7 +59,7 @@ async fn step_done(
 /// A `for_each` item is done: the next pending item takes its slot, and when none is open
 /// any more the parent is woken to collect the outputs.
 async fn item_done(
-    c: &mut Conn,
+    c: &mut Tx,
     run_id: &str,
     parent: &str,
     now: i64,
@@ -73,7 +73,7 @@ async fn item_done(
     .bind(run_id)
     .bind(parent)
     .bind(now)
-    .fetch_all(&mut *c)
+    .fetch_all(c.conn())
     .await?;
     sqlx::query(
         "UPDATE steps SET deps_open = deps_open - 1, updated = $3, \
@@ -84,13 +84,13 @@ async fn item_done(
     .bind(run_id)
     .bind(parent)
     .bind(now)
-    .execute(&mut *c)
+    .execute(c.conn())
     .await?;
     Ok(ready)
 }
 
 /// Wakes the step of a parent run that waits for a child run which just finished.
-async fn wake_parent(c: &mut Conn, parent: Option<&ParentRef>, now: i64) -> Result<(), StoreError> {
+async fn wake_parent(c: &mut Tx, parent: Option<&ParentRef>, now: i64) -> Result<(), StoreError> {
     let Some(parent) = parent else { return Ok(()) };
     sqlx::query(
         "UPDATE steps SET ready_at = $3, due_at = $3, updated = $3 \
@@ -99,7 +99,7 @@ async fn wake_parent(c: &mut Conn, parent: Option<&ParentRef>, now: i64) -> Resu
     .bind(&parent.run_id)
     .bind(&parent.step_key)
     .bind(now)
-    .execute(&mut *c)
+    .execute(c.conn())
     .await?;
     Ok(())
 }
@@ -108,7 +108,7 @@ async fn wake_parent(c: &mut Conn, parent: Option<&ParentRef>, now: i64) -> Resu
 /// (child runs they wait for are cancelled), and once running steps have finished their
 /// attempts, compensation begins.
 async fn fail_run(
-    c: &mut Conn,
+    c: &mut Tx,
     run_id: &str,
     key: &str,
     error: &Value,
@@ -126,7 +126,7 @@ async fn fail_run(
     .bind(run_id)
     .bind(json_text(&run_error))
     .bind(now)
-    .execute(&mut *c)
+    .execute(c.conn())
     .await?;
     event(c, run_id, now, "run_failing", Some(key), Some(&run_error)).await?;
     let children: Vec<Option<String>> = sqlx::query_scalar(
@@ -136,7 +136,7 @@ async fn fail_run(
     )
     .bind(run_id)
     .bind(now)
-    .fetch_all(&mut *c)
+    .fetch_all(c.conn())
     .await?;
     for child in children.iter().flatten() {
         if let Some(WaitFor::Run(child)) = WaitFor::decode(child) {
@@ -149,7 +149,7 @@ async fn fail_run(
 /// Moves a failing run on as far as it can go now: from `failing` (once no main step runs)
 /// to `compensating` (once every compensation is done) to `on_failure` (once every
 /// `on_failure` step is done) to its final status.
-async fn advance_failure(c: &mut Conn, run_id: &str, now: i64) -> Result<(), StoreError> {
+async fn advance_failure(c: &mut Tx, run_id: &str, now: i64) -> Result<(), StoreError> {
     let Some(mut run) = lock_run(c, run_id).await? else {
         return Ok(());
     };
@@ -166,7 +166,7 @@ async fn advance_failure(c: &mut Conn, run_id: &str, now: i64) -> Result<(), Sto
             terminal_statuses!()
         ))
         .bind(run_id)
-        .fetch_one(&mut *c)
+        .fetch_one(c.conn())
         .await?;
         if open > 0 {
             return Ok(());
@@ -189,14 +189,14 @@ async fn advance_failure(c: &mut Conn, run_id: &str, now: i64) -> Result<(), Sto
             .bind(run_id)
             .bind(run.stage.as_str())
             .bind(now)
-            .execute(&mut *c)
+            .execute(c.conn())
             .await?;
     }
 }
 
 /// Creates a compensation row for every succeeded step that has one, chained so that they
 /// run one at a time in reverse order of completion.
-async fn start_compensation(c: &mut Conn, run_id: &str, now: i64) -> Result<(), StoreError> {
+async fn start_compensation(c: &mut Tx, run_id: &str, now: i64) -> Result<(), StoreError> {
     let rows = sqlx::query(
         "SELECT key, compensation_max_attempts, idempotency_key FROM steps WHERE run_id = $1 \
          AND phase = 'main' AND status = 'succeeded' AND has_compensation \
@@ -205,7 +205,7 @@ async fn start_compensation(c: &mut Conn, run_id: &str, now: i64) -> Result<(), 
     )
     .bind(run_id)
     .bind(COMPENSATION_PREFIX)
-    .fetch_all(&mut *c)
+    .fetch_all(c.conn())
     .await?;
     let mut new_rows = Vec::with_capacity(rows.len());
     let mut previous: Option<String> = None;
@@ -244,7 +244,7 @@ async fn start_compensation(c: &mut Conn, run_id: &str, now: i64) -> Result<(), 
 }
 
 /// Wakes the dormant `on_failure` steps: those without dependencies become ready.
-async fn start_on_failure(c: &mut Conn, run_id: &str, now: i64) -> Result<(), StoreError> {
+async fn start_on_failure(c: &mut Tx, run_id: &str, now: i64) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE steps SET status = CASE WHEN deps_open <= 0 THEN 'ready' ELSE 'pending' END, \
          ready_at = CASE WHEN deps_open <= 0 THEN $2 ELSE NULL END, \
@@ -253,14 +253,14 @@ async fn start_on_failure(c: &mut Conn, run_id: &str, now: i64) -> Result<(), St
     )
     .bind(run_id)
     .bind(now)
-    .execute(&mut *c)
+    .execute(c.conn())
     .await?;
     event(c, run_id, now, "on_failure_started", None, None).await
 }
 
 /// Ends a failed run: `compensation_failed` if a compensation failed for good, else `failed`.
 async fn finish_failed(
-    c: &mut Conn,
+    c: &mut Tx,
     run_id: &str,
     parent: Option<&ParentRef>,
     now: i64,
@@ -272,7 +272,7 @@ async fn finish_failed(
     )
     .bind(run_id)
     .bind(now)
-    .fetch_one(&mut *c)
+    .fetch_one(c.conn())
     .await?;
     event(c, run_id, now, &format!("run_{status}"), None, None).await?;
     wake_parent(c, parent, now).await
@@ -280,7 +280,7 @@ async fn finish_failed(
 
 /// Records on the undone step what its compensation `~key` came to.
 async fn mark_compensated(
-    c: &mut Conn,
+    c: &mut Tx,
     run_id: &str,
     compensation_key: &str,
     status: StepStatus,
@@ -294,7 +294,7 @@ async fn mark_compensated(
         .bind(undone)
         .bind(status.as_str())
         .bind(now)
-        .execute(&mut *c)
+        .execute(c.conn())
         .await?;
     Ok(())
 }

@@ -16,7 +16,7 @@ impl This {
         .bind(trigger_key)
         .bind(scheduled_at)
         .bind(self.clock.now_ms())
-        .execute(&mut *tx)
+        .execute(tx.conn())
         .await?
         .rows_affected();
         tx.commit().await?;
@@ -38,7 +38,7 @@ impl This {
         .bind(trigger_key)
         .bind(scheduled_at)
         .bind(run_id)
-        .execute(&mut *tx)
+        .execute(tx.conn())
         .await?;
         tx.commit().await?;
         Ok(())
@@ -59,7 +59,7 @@ impl This {
         .bind(trigger_key)
         .bind(scheduled_at)
         .bind(note)
-        .execute(&mut *tx)
+        .execute(tx.conn())
         .await?
         .rows_affected();
         tx.commit().await?;
