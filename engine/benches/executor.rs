@@ -7,6 +7,7 @@
 //!   baseline's commits per second (group commit at work);
 //! * (b) one run of 1,000 sequential no-op steps: time per step over the baseline latency.
 //!
+//! Three rounds per store, each on a fresh store, and their medians: these machines are noisy.
 //! PostgreSQL comes from `BRAID_TEST_POSTGRES_URL` (default the local server), in a fresh schema.
 
 use braid_dsl::SourceMap;
@@ -68,7 +69,24 @@ async fn wait_all_done(store: &dyn Store, workflow: &str, expected: usize) {
     }
 }
 
-async fn measure(label: &str, url: &str) {
+/// One round's figures.
+struct Round {
+    commit: Duration,
+    steps_per_sec: f64,
+    per_step: Duration,
+}
+
+impl Round {
+    fn ratio_a(&self) -> f64 {
+        self.steps_per_sec * self.commit.as_secs_f64()
+    }
+    fn ratio_b(&self) -> f64 {
+        self.per_step.as_secs_f64() / self.commit.as_secs_f64()
+    }
+}
+
+/// One round on a fresh store: the baseline, then (a) and (b).
+async fn round(url: &str) -> Round {
     let store = store::open(url, &StoreOptions::default())
         .await
         .expect("open");
@@ -84,8 +102,7 @@ async fn measure(label: &str, url: &str) {
         },
     );
     engine.load_workflows(plans(&text));
-    let baseline = raw_commit(store.as_ref(), 400).await;
-    let commits_per_sec = 1.0 / baseline.as_secs_f64();
+    let commit = raw_commit(store.as_ref(), 400).await;
 
     // (a) 1,000 concurrent runs of 10 steps.
     let ten = engine.workflow("ten").expect("ten");
@@ -105,8 +122,7 @@ async fn measure(label: &str, url: &str) {
     let worker = tokio::spawn(engine.clone().run(stopped, Duration::from_secs(10)));
     let t = Instant::now();
     wait_all_done(store.as_ref(), "ten", 1000).await;
-    let elapsed = t.elapsed();
-    let steps_per_sec = 10_000.0 / elapsed.as_secs_f64();
+    let steps_per_sec = 10_000.0 / t.elapsed().as_secs_f64();
 
     // (b) one run of 1,000 sequential steps.
     let thousand = engine.workflow("thousand").expect("thousand");
@@ -125,18 +141,59 @@ async fn measure(label: &str, url: &str) {
     let per_step = t.elapsed() / 1000;
     let _ = stop.send(true);
     let _ = worker.await;
-
-    println!(
-        "| {label} | {:.3} ms ({:.0}/s) | {:.0} steps/s in {:.2} s | **{:.1}×** | {:.3} ms | **{:.2}×** |",
-        baseline.as_secs_f64() * 1e3,
-        commits_per_sec,
-        steps_per_sec,
-        elapsed.as_secs_f64(),
-        steps_per_sec / commits_per_sec,
-        per_step.as_secs_f64() * 1e3,
-        per_step.as_secs_f64() / baseline.as_secs_f64(),
-    );
     store.close().await;
+    Round {
+        commit,
+        steps_per_sec,
+        per_step,
+    }
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+/// Three rounds, each on a fresh store from `fresh_url`; prints one row per round and the
+/// medians.
+async fn measure<F, Fut>(label: &str, fresh_url: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = (String, Option<tempfile::TempDir>)>,
+{
+    let mut rounds = Vec::new();
+    for i in 1..=3 {
+        let (url, _keep) = fresh_url().await;
+        let r = round(&url).await;
+        println!(
+            "| {label} | round {i} | {:.3} ms ({:.0}/s) | {:.0} steps/s | {:.1}× | {:.3} ms | {:.2}× |",
+            r.commit.as_secs_f64() * 1e3,
+            1.0 / r.commit.as_secs_f64(),
+            r.steps_per_sec,
+            r.ratio_a(),
+            r.per_step.as_secs_f64() * 1e3,
+            r.ratio_b(),
+        );
+        rounds.push(r);
+    }
+    println!(
+        "| {label} | **median** | {:.3} ms | {:.0} steps/s | **{:.1}×** | {:.3} ms | **{:.2}×** |",
+        median(
+            rounds
+                .iter()
+                .map(|r| r.commit.as_secs_f64() * 1e3)
+                .collect()
+        ),
+        median(rounds.iter().map(|r| r.steps_per_sec).collect()),
+        median(rounds.iter().map(Round::ratio_a).collect()),
+        median(
+            rounds
+                .iter()
+                .map(|r| r.per_step.as_secs_f64() * 1e3)
+                .collect()
+        ),
+        median(rounds.iter().map(Round::ratio_b).collect()),
+    );
 }
 
 fn main() {
@@ -150,15 +207,21 @@ fn main() {
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        println!("| store | raw commit (median) | (a) 1,000 runs × 10 steps | (a) ÷ commit rate | (b) per step, 1,000-step run | (b) ÷ commit latency |");
-        println!("| --- | --- | --- | --- | --- | --- |");
+        println!("| store | round | raw commit (median of 400) | (a) 1,000 runs × 10 steps | (a) ÷ commit rate | (b) per step of a 1,000-step run | (b) ÷ commit latency |");
+        println!("| --- | --- | --- | --- | --- | --- | --- |");
         if want("sqlite") {
-            let dir = tempfile::tempdir().expect("tempdir");
-            let url = format!("sqlite://{}", dir.path().join("bench.db").display());
-            measure("SQLite, synchronous=FULL", &url).await;
+            measure("SQLite, synchronous=FULL", || async {
+                let dir = tempfile::tempdir().expect("tempdir");
+                let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+                (url, Some(dir))
+            })
+            .await;
         }
         if want("postgres") {
-            measure("PostgreSQL", &braid_testkit::fresh_postgres_url().await).await;
+            measure("PostgreSQL", || async {
+                (braid_testkit::fresh_postgres_url().await, None)
+            })
+            .await;
         }
     });
 }
