@@ -95,13 +95,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         lease_ms: i64,
     ) -> Result<Vec<Claimed>, StoreError>;
 
-    /// Extends the leases `worker_id` holds on `steps` to `until`; returns how many.
+    /// Extends the leases `worker_id` holds on `steps` to `until`; returns the steps whose
+    /// lease was extended. A step whose row another transaction holds at that moment (its
+    /// completion being written) is passed over rather than waited for.
     async fn renew_leases(
         &self,
         worker_id: &str,
         steps: &[StepRef],
         until: i64,
-    ) -> Result<u64, StoreError>;
+    ) -> Result<Vec<StepRef>, StoreError>;
 
     /// On shutdown: hands back claimed steps the worker has not started (they return to
     /// their previous status and the claim does not count as an attempt), and lets the

@@ -29,6 +29,14 @@ macro_rules! claim_lock {
     };
 }
 
+/// What a read of rows about to be changed, that may pass over busy ones, ends with: lock
+/// the rows read, skipping rows another transaction holds.
+macro_rules! skip_locked {
+    () => {
+        " FOR NO KEY UPDATE SKIP LOCKED"
+    };
+}
+
 /// What a read of a row about to be changed ends with: lock it until the transaction ends.
 macro_rules! lock_rows {
     () => {

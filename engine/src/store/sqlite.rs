@@ -32,6 +32,14 @@ macro_rules! claim_lock {
     };
 }
 
+/// What a read of rows about to be changed, that may pass over busy ones, ends with:
+/// nothing, SQLite has a single writer.
+macro_rules! skip_locked {
+    () => {
+        ""
+    };
+}
+
 /// What a read of a row about to be changed ends with: nothing, SQLite has a single writer.
 macro_rules! lock_rows {
     () => {

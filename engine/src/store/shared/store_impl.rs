@@ -70,7 +70,7 @@ impl Store for This {
         worker_id: &str,
         steps: &[StepRef],
         until: i64,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<Vec<StepRef>, StoreError> {
         with_retries!(self.renew_once(worker_id, steps, until))
     }
 
