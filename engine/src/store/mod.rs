@@ -195,6 +195,17 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Every entry of `namespace`, by key in ascending order.
     async fn kv_list(&self, namespace: &str) -> Result<Vec<(String, KvEntry)>, StoreError>;
 
+    /// Reserves the next free call slot of rate-limited connection `key`: the later of its
+    /// next free slot and `now`. The connection's next free slot moves on by `interval_ms`,
+    /// atomically across every process on the database, so each caller gets a slot of its
+    /// own. Returns the reserved slot (ms since the epoch).
+    async fn reserve_rate_slot(
+        &self,
+        key: &str,
+        now: i64,
+        interval_ms: i64,
+    ) -> Result<i64, StoreError>;
+
     /// Runs matching `filter`, newest first, one page at a time.
     async fn list_runs(&self, filter: &RunFilter) -> Result<RunPage, StoreError>;
 

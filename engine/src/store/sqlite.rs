@@ -219,6 +219,7 @@ include!("shared/control.rs");
 include!("shared/reads.rs");
 include!("shared/kv.rs");
 include!("shared/ticks.rs");
+include!("shared/rate_limits.rs");
 include!("shared/store_impl.rs");
 
 #[cfg(test)]

@@ -167,6 +167,15 @@ impl Store for This {
         self.kv_list_once(namespace).await
     }
 
+    async fn reserve_rate_slot(
+        &self,
+        key: &str,
+        now: i64,
+        interval_ms: i64,
+    ) -> Result<i64, StoreError> {
+        with_retries!(self.reserve_rate_slot_once(key, now, interval_ms))
+    }
+
     async fn list_runs(&self, filter: &RunFilter) -> Result<RunPage, StoreError> {
         self.list_runs_once(filter).await
     }
