@@ -107,9 +107,12 @@ impl PostgresStore {
     /// Applies `migrations/postgres` (under sqlx's advisory lock, so concurrent starts are
     /// safe).
     async fn run_migrations(&self) -> Result<(), StoreError> {
-        sqlx::migrate!("../migrations/postgres")
-            .run(&self.pool)
-            .await?;
+        let mut migrator = sqlx::migrate!("../migrations/postgres");
+        // Migrations only ever add (tables, columns with defaults, indexes), so an engine
+        // older than the database keeps working beside newer ones during a rolling upgrade,
+        // and may be restarted: it ignores the migrations it does not know.
+        migrator.set_ignore_missing(true);
+        migrator.run(&self.pool).await?;
         Ok(())
     }
 

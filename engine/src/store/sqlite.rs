@@ -196,9 +196,12 @@ impl SqliteStore {
 
     /// Applies `migrations/sqlite`.
     async fn run_migrations(&self) -> Result<(), StoreError> {
-        sqlx::migrate!("../migrations/sqlite")
-            .run(&self.writer)
-            .await?;
+        let mut migrator = sqlx::migrate!("../migrations/sqlite");
+        // Migrations only ever add (tables, columns with defaults, indexes), so an engine
+        // older than the database keeps working beside newer ones during a rolling upgrade,
+        // and may be restarted: it ignores the migrations it does not know.
+        migrator.set_ignore_missing(true);
+        migrator.run(&self.writer).await?;
         Ok(())
     }
 
