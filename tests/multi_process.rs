@@ -118,14 +118,20 @@ async fn three_processes_share_the_work_and_survive_a_kill() {
         workers > PROCESSES as i64,
         "every process (and the restarted one) carried out steps: {workers} workers"
     );
+    // The kill interrupted attempts, and other processes took them over.
+    let lost: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM attempts WHERE outcome = 'lost'")
+        .fetch_one(&pool)
+        .await
+        .expect("lost attempts");
+    assert!(lost > 0, "the kill interrupted no attempt");
     let ticks = audit::cron_runs(&pool, "tick").await;
     // From the first whole second after all three were up to two seconds before the end.
     let checked = audit::check_ticks(&ticks, &server, "/tick", all_up + 1_000, window_end);
     assert!(checked >= 10, "only {checked} ticks in the window");
     eprintln!(
         "{RUNS} runs: requests done in {t_requests:?}, all succeeded in {t_done:?} \
-         ({:.0} calls/s); {calls} calls, {repeated} steps called again after the kill; \
-         {checked} cron ticks each fired once; {workers} workers; total {:?}",
+         ({:.0} calls/s); {calls} calls, {lost} attempts interrupted by the kill, {repeated} \
+         steps called again; {checked} cron ticks each fired once; {workers} workers; total {:?}",
         calls as f64 / t_done.as_secs_f64(),
         began.elapsed()
     );
