@@ -36,6 +36,9 @@ pub struct ServeConfig {
     pub max_body: usize,
     /// How often the workflow folder is looked at for changes.
     pub reload_every: Duration,
+    /// Database connections this process keeps open ([`StoreOptions::max_connections`]):
+    /// with several processes, their sum must stay under the server's `max_connections`.
+    pub db_connections: u32,
 }
 
 impl ServeConfig {
@@ -50,6 +53,7 @@ impl ServeConfig {
             grace: Duration::from_secs(30),
             max_body: 1024 * 1024,
             reload_every: Duration::from_secs(1),
+            db_connections: StoreOptions::default().max_connections,
         }
     }
 }
@@ -87,7 +91,11 @@ pub async fn serve(
     if !config.listen.ip().is_loopback() && config.api_token.is_none() {
         return Err(ServeError::Insecure(config.listen));
     }
-    let store = store::open(&config.db, &StoreOptions::default()).await?;
+    let options = StoreOptions {
+        max_connections: config.db_connections,
+        ..StoreOptions::default()
+    };
+    let store = store::open(&config.db, &options).await?;
     let stored_secrets = load_stored_secrets(store.as_ref(), &Sealer::from_env()).await?;
     let engine = Engine::new(
         store.clone(),

@@ -15,7 +15,6 @@ use crate::redact::Redactor;
 use crate::store::Store;
 use async_trait::async_trait;
 use braid_stdlib::http::oauth2::{StoredToken, TokenStore};
-use braid_stdlib::http::HttpClient;
 use sha2::{Digest, Sha256};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -71,17 +70,7 @@ impl KvTokenStore {
     }
 }
 
-/// An HTTP client whose OAuth2 tokens live in `store` (sealed by `sealer`), registered with
-/// `redactor` as they are used: the client every engine uses.
-pub fn http_client(
-    store: Arc<dyn Store>,
-    sealer: Sealer,
-    clock: Arc<dyn Clock>,
-    redactor: Redactor,
-) -> HttpClient {
-    HttpClient::default()
-        .with_token_store(Arc::new(KvTokenStore::new(store, sealer, clock, redactor)))
-}
+pub use crate::http_client::http_client;
 
 /// When the cached token of each OAuth2 connection of the loaded workflows expires (epoch ms),
 /// by connection name: for the `braid_oauth_token_expiry_seconds` metric.

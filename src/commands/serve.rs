@@ -28,6 +28,10 @@ pub struct ServeArgs {
     /// The largest webhook body accepted, in bytes.
     #[arg(long, env = "BRAID_MAX_BODY", default_value_t = 1024 * 1024)]
     max_body: usize,
+    /// Database connections this process keeps open (several processes on one PostgreSQL:
+    /// keep their sum under the server's `max_connections`).
+    #[arg(long, env = "BRAID_DB_CONNECTIONS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
+    db_connections: u32,
     /// Log format.
     #[arg(long, value_enum, default_value_t = super::LogFormat::Human)]
     log_format: super::LogFormat,
@@ -43,6 +47,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     config.lease = args.lease;
     config.grace = args.grace;
     config.max_body = args.max_body;
+    config.db_connections = args.db_connections;
     service::serve(config, stop_signal())
         .await
         .context("braid serve")?;

@@ -76,6 +76,10 @@ struct Inner {
     max_in_flight: usize,
     in_flight_by_path: HashMap<String, usize>,
     max_in_flight_same_path: usize,
+    in_flight_by_key: HashMap<String, usize>,
+    max_in_flight_same_key: usize,
+    /// Idempotency keys that had two requests in flight at once.
+    overlapping_keys: Vec<String>,
 }
 
 /// The server: records requests, answers scripted replies per path, then
@@ -150,6 +154,18 @@ impl Recorder {
         self.lock().max_in_flight_same_path
     }
 
+    /// The most requests with one idempotency key that were being answered at the same time:
+    /// two attempts of one step at once, however many runs share the step's path.
+    pub fn max_in_flight_same_key(&self) -> usize {
+        self.lock().max_in_flight_same_key
+    }
+
+    /// The idempotency keys that had two requests in flight at once (each listed once per
+    /// overlap).
+    pub fn overlapping_keys(&self) -> Vec<String> {
+        self.lock().overlapping_keys.clone()
+    }
+
     /// Waits until at least `n` requests have arrived; false after `limit`.
     pub async fn wait_for_calls(&self, n: usize, limit: Duration) -> bool {
         let mut rx = self.count.subscribe();
@@ -168,15 +184,16 @@ async fn answer(
 ) -> Response {
     let path = uri.path().to_string();
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let idempotency_key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let (index, n, reply) = {
         let mut inner = recorder.lock();
         inner.calls.push(Call {
             method: method.to_string(),
             path: path.clone(),
-            idempotency_key: headers
-                .get("idempotency-key")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string),
+            idempotency_key: idempotency_key.clone(),
             body: body.clone(),
             headers: headers
                 .iter()
@@ -202,19 +219,28 @@ async fn answer(
         *same += 1;
         let same = *same;
         inner.max_in_flight_same_path = inner.max_in_flight_same_path.max(same);
+        if let Some(key) = &idempotency_key {
+            let same = inner.in_flight_by_key.entry(key.clone()).or_default();
+            *same += 1;
+            let same = *same;
+            inner.max_in_flight_same_key = inner.max_in_flight_same_key.max(same);
+            if same > 1 {
+                inner.overlapping_keys.push(key.clone());
+            }
+        }
         (index, n, reply)
     };
     let _ = n;
+    // Counted out when answered, or when the client goes away and the server drops this
+    // handler mid-answer: either way the request is no longer in flight.
+    let _in_flight = InFlight {
+        recorder: &recorder,
+        index,
+        path: &path,
+        key: idempotency_key.as_deref(),
+    };
     recorder.count.send_modify(|c| *c += 1);
     tokio::time::sleep(reply.delay).await;
-    {
-        let mut inner = recorder.lock();
-        inner.in_flight -= 1;
-        if let Some(same) = inner.in_flight_by_path.get_mut(&path) {
-            *same -= 1;
-        }
-        inner.calls[index].answered_at = Some(crate::now_ms());
-    }
     let mut response = (
         StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         axum::Json(reply.body),
@@ -229,4 +255,31 @@ async fn answer(
         }
     }
     response
+}
+
+/// A request being answered; dropping it counts the request out.
+struct InFlight<'a> {
+    recorder: &'a Recorder,
+    index: usize,
+    path: &'a str,
+    key: Option<&'a str>,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let mut inner = self.recorder.lock();
+        inner.in_flight = inner.in_flight.saturating_sub(1);
+        if let Some(same) = inner.in_flight_by_path.get_mut(self.path) {
+            *same = same.saturating_sub(1);
+        }
+        if let Some(key) = self.key {
+            if let Some(same) = inner.in_flight_by_key.get_mut(key) {
+                *same = same.saturating_sub(1);
+                if *same == 0 {
+                    inner.in_flight_by_key.remove(key);
+                }
+            }
+        }
+        inner.calls[self.index].answered_at = Some(crate::now_ms());
+    }
 }

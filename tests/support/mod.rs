@@ -2,6 +2,10 @@
 
 #![allow(dead_code)]
 
+pub mod audit;
+pub mod cluster;
+pub mod workflows;
+
 use serde_json::Value;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};

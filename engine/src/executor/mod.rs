@@ -4,6 +4,7 @@
 //! step is a row with a wake time, and a restarted engine simply claims it again.
 
 mod committer;
+mod lease;
 mod plans;
 mod start;
 mod step;
@@ -19,8 +20,8 @@ use crate::runtime::host::Secrets;
 use crate::store::{Claimed, Completion, CompletionReport, StepRef, Store, StoreError};
 use braid_dsl::plan::WorkflowPlan;
 use braid_stdlib::http::HttpClient;
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, RwLock};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::{broadcast, watch, Notify, Semaphore};
 use tracing::Instrument;
@@ -81,8 +82,9 @@ pub struct Engine {
     committer: Committer,
     progress: broadcast::Sender<Progress>,
     /// Steps this process is carrying out: the heartbeat renews exactly these leases, so a
-    /// step abandoned after a store error lapses and is taken back.
-    in_flight: Mutex<HashSet<StepRef>>,
+    /// step abandoned after a store error lapses and is taken back; an attempt whose lease
+    /// is not renewed in time gives up before another process may take the step over.
+    in_flight: lease::Leases,
     /// Counters and gauges for `/metrics`.
     pub metrics: Metrics,
 }
@@ -116,7 +118,7 @@ impl Engine {
             workflows: RwLock::new(HashMap::new()),
             config,
             progress,
-            in_flight: Mutex::new(HashSet::new()),
+            in_flight: lease::Leases::default(),
             metrics: Metrics::new(),
         })
     }
@@ -283,22 +285,17 @@ impl Engine {
         loop {
             tokio::time::sleep(every).await;
             let until = self.clock.now_ms() + self.config.lease.as_millis() as i64;
-            let steps: Vec<StepRef> = self
-                .in_flight
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .iter()
-                .cloned()
-                .collect();
+            let steps: Vec<StepRef> = self.in_flight.steps();
             if steps.is_empty() {
                 continue;
             }
-            if let Err(e) = self
+            match self
                 .store
                 .renew_leases(&self.config.worker_id, &steps, until)
                 .await
             {
-                tracing::warn!(error = %e, "renewing leases failed");
+                Ok(renewed) => self.in_flight.renewed(&renewed, until),
+                Err(e) => tracing::warn!(error = %e, "renewing leases failed"),
             }
         }
     }
@@ -309,24 +306,34 @@ impl Engine {
         let mut next = Some(claimed);
         while let Some(claimed) = next.take() {
             let span = tracing::info_span!("step", run_id = %claimed.run_id, workflow = %claimed.workflow, step = %claimed.key, attempt = claimed.attempt);
-            let step = claimed.step_ref();
-            self.in_flight
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(step.clone());
-            next = self.carry_out_one(claimed).instrument(span).await;
-            self.in_flight
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&step);
+            let mut lease = self
+                .in_flight
+                .hold(claimed.step_ref(), claimed.lease_expires_at);
+            next = self
+                .carry_out_one(claimed, &mut lease)
+                .instrument(span)
+                .await;
         }
     }
 
     /// Carries out one step and records its outcome; returns the step handed off next.
-    async fn carry_out_one(&self, claimed: Claimed) -> Option<Claimed> {
+    async fn carry_out_one(
+        &self,
+        claimed: Claimed,
+        lease: &mut lease::Held<'_>,
+    ) -> Option<Claimed> {
         self.report(&claimed, "started", None);
         let began = std::time::Instant::now();
-        let outcome = match self.execute(&claimed).await {
+        // A quarter of the lease: the heartbeat (every third) has had two chances by then.
+        let margin = self.config.lease / 4;
+        let executed = tokio::select! {
+            executed = self.execute(&claimed) => executed,
+            _ = lease.lapsing(self.clock.as_ref(), margin) => {
+                tracing::warn!("the lease could not be renewed in time; the attempt is abandoned before another process may take the step over");
+                return None;
+            }
+        };
+        let outcome = match executed {
             // Errors may quote evaluated values (`number(secret("X"))`): masked on every path.
             Ok(outcome) => outcome.map_error(|e| self.redactor.json(e)),
             Err(e) => {

@@ -70,7 +70,9 @@ impl Engine {
                 format!("step `{}` is not in the workflow's plan", claimed.key),
             ));
         };
-        if claimed.exhausted() {
+        // The run's output has no policy of its own and no outside effect: evaluating it again
+        // after a crash is always safe, so an interruption never fails the run.
+        if claimed.exhausted() && !matches!(role, Role::Output) {
             return Ok(Outcome::Failed {
                 error: json!({
                     "class": "interrupted",

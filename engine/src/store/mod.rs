@@ -95,13 +95,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         lease_ms: i64,
     ) -> Result<Vec<Claimed>, StoreError>;
 
-    /// Extends the leases `worker_id` holds on `steps` to `until`; returns how many.
+    /// Extends the leases `worker_id` holds on `steps` to `until`; returns the steps whose
+    /// lease was extended. A step whose row another transaction holds at that moment (its
+    /// completion being written) is passed over rather than waited for.
     async fn renew_leases(
         &self,
         worker_id: &str,
         steps: &[StepRef],
         until: i64,
-    ) -> Result<u64, StoreError>;
+    ) -> Result<Vec<StepRef>, StoreError>;
 
     /// On shutdown: hands back claimed steps the worker has not started (they return to
     /// their previous status and the claim does not count as an attempt), and lets the
@@ -201,6 +203,17 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Every entry of `namespace`, by key in ascending order.
     async fn kv_list(&self, namespace: &str) -> Result<Vec<(String, KvEntry)>, StoreError>;
+
+    /// Reserves the next free call slot of rate-limited connection `key`: the later of its
+    /// next free slot and `now`. The connection's next free slot moves on by `interval_ms`,
+    /// atomically across every process on the database, so each caller gets a slot of its
+    /// own. Returns the reserved slot (ms since the epoch).
+    async fn reserve_rate_slot(
+        &self,
+        key: &str,
+        now: i64,
+        interval_ms: i64,
+    ) -> Result<i64, StoreError>;
 
     /// Runs matching `filter`, newest first, one page at a time.
     async fn list_runs(&self, filter: &RunFilter) -> Result<RunPage, StoreError>;

@@ -29,6 +29,14 @@ macro_rules! claim_lock {
     };
 }
 
+/// What a read of rows about to be changed, that may pass over busy ones, ends with: lock
+/// the rows read, skipping rows another transaction holds.
+macro_rules! skip_locked {
+    () => {
+        " FOR NO KEY UPDATE SKIP LOCKED"
+    };
+}
+
 /// What a read of a row about to be changed ends with: lock it until the transaction ends.
 macro_rules! lock_rows {
     () => {
@@ -99,9 +107,12 @@ impl PostgresStore {
     /// Applies `migrations/postgres` (under sqlx's advisory lock, so concurrent starts are
     /// safe).
     async fn run_migrations(&self) -> Result<(), StoreError> {
-        sqlx::migrate!("../migrations/postgres")
-            .run(&self.pool)
-            .await?;
+        let mut migrator = sqlx::migrate!("../migrations/postgres");
+        // Migrations only ever add (tables, columns with defaults, indexes), so an engine
+        // older than the database keeps working beside newer ones during a rolling upgrade,
+        // and may be restarted: it ignores the migrations it does not know.
+        migrator.set_ignore_missing(true);
+        migrator.run(&self.pool).await?;
         Ok(())
     }
 
@@ -121,4 +132,5 @@ include!("shared/control.rs");
 include!("shared/reads.rs");
 include!("shared/kv.rs");
 include!("shared/ticks.rs");
+include!("shared/rate_limits.rs");
 include!("shared/store_impl.rs");

@@ -32,6 +32,14 @@ macro_rules! claim_lock {
     };
 }
 
+/// What a read of rows about to be changed, that may pass over busy ones, ends with:
+/// nothing, SQLite has a single writer.
+macro_rules! skip_locked {
+    () => {
+        ""
+    };
+}
+
 /// What a read of a row about to be changed ends with: nothing, SQLite has a single writer.
 macro_rules! lock_rows {
     () => {
@@ -188,9 +196,12 @@ impl SqliteStore {
 
     /// Applies `migrations/sqlite`.
     async fn run_migrations(&self) -> Result<(), StoreError> {
-        sqlx::migrate!("../migrations/sqlite")
-            .run(&self.writer)
-            .await?;
+        let mut migrator = sqlx::migrate!("../migrations/sqlite");
+        // Migrations only ever add (tables, columns with defaults, indexes), so an engine
+        // older than the database keeps working beside newer ones during a rolling upgrade,
+        // and may be restarted: it ignores the migrations it does not know.
+        migrator.set_ignore_missing(true);
+        migrator.run(&self.writer).await?;
         Ok(())
     }
 
@@ -211,6 +222,7 @@ include!("shared/control.rs");
 include!("shared/reads.rs");
 include!("shared/kv.rs");
 include!("shared/ticks.rs");
+include!("shared/rate_limits.rs");
 include!("shared/store_impl.rs");
 
 #[cfg(test)]

@@ -2,12 +2,13 @@
 
 use crate::on_both_stores;
 use crate::support::{Backend, Harness, Recorder};
-use braid_engine::store::RunStatus;
+use braid_engine::store::{Completion, Outcome, RunStatus};
 use serde_json::json;
 
 on_both_stores!(
     a_dead_workers_step_is_taken_over_after_its_lease,
     an_interrupted_last_attempt_fails_the_step,
+    an_interrupted_output_is_evaluated_again,
 );
 
 async fn a_dead_workers_step_is_taken_over_after_its_lease(backend: Backend) {
@@ -70,4 +71,42 @@ async fn an_interrupted_last_attempt_fails_the_step(backend: Backend) {
     assert_eq!(run.status, RunStatus::Failed);
     assert_eq!(run.error.expect("error")["class"], json!("interrupted"));
     assert!(server.calls().is_empty(), "no attempt is left to call with");
+}
+
+async fn an_interrupted_output_is_evaluated_again(backend: Backend) {
+    let h = Harness::new(
+        backend,
+        r#"workflow w { step a = transform(41 + 1) output { a: a } }"#,
+    )
+    .await;
+    let id = h.start("w", json!({})).await;
+    // A process carries out `a`, then dies while evaluating the run's output (which has no
+    // retry policy of its own: one attempt).
+    let now = h.clock.advance(0);
+    let taken = h
+        .store
+        .claim("dead-worker", now, 10, 30_000)
+        .await
+        .expect("claim");
+    assert_eq!(taken.len(), 1);
+    h.store
+        .complete(vec![Completion {
+            run_id: id.clone(),
+            key: "a".into(),
+            worker_id: "dead-worker".into(),
+            attempt: 1,
+            outcome: Outcome::Succeeded { output: json!(42) },
+        }])
+        .await
+        .expect("complete");
+    let taken = h
+        .store
+        .claim("dead-worker", now, 10, 30_000)
+        .await
+        .expect("claim");
+    assert_eq!(taken.len(), 1, "the output step");
+    h.advance(30_000).await;
+    let run = h.run(&id).await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
+    assert_eq!(run.output, Some(json!({ "a": 42 })));
 }

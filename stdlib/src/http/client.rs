@@ -45,6 +45,13 @@ impl HttpClient {
         self
     }
 
+    /// This client, keeping connections' rate-limit slots in `store` (the engine's database),
+    /// so that every process on it shares each connection's limit.
+    pub fn with_rate_limit_store(mut self, store: Arc<dyn super::RateLimitStore>) -> Self {
+        self.limits = Arc::new(super::RateLimiter::shared(store));
+        self
+    }
+
     /// Sends `req` (with a fresh OAuth2 token and one retry after a 401, for OAuth2
     /// connections). A 2xx answer is `{status, headers, body}`; anything else is a
     /// [`CallError`] classified by status, timeout or network failure, carrying `Retry-After`.

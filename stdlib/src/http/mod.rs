@@ -14,6 +14,6 @@ mod response;
 pub use client::HttpClient;
 pub use error::{parse_retry_after, CallError, ErrorClass};
 pub use paginate::{next_link, PaginateOptions, Style as PaginationStyle, DEFAULT_MAX_PAGES};
-pub use rate_limit::{RateLimit, RateLimiter};
+pub use rate_limit::{RateLimit, RateLimitStore, RateLimiter};
 pub use request::{build_request, AuthConfig, Body, ConnectionConfig, HttpRequest, Target};
 pub use response::DEFAULT_MAX_RESPONSE_BYTES;

@@ -196,27 +196,28 @@ impl This {
         Ok(claimed)
     }
 
-    /// [`Store::renew_leases`], one try.
+    /// [`Store::renew_leases`], one try: one statement per [`RENEW_CHUNK`] steps, so a
+    /// heartbeat costs a round trip or two however many steps are in flight.
     async fn renew_once(
         &self,
         worker_id: &str,
         steps: &[StepRef],
         until: i64,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<Vec<StepRef>, StoreError> {
         let mut tx = self.begin_write().await?;
-        let mut renewed = 0;
-        for step in steps {
-            renewed += sqlx::query(
-                "UPDATE steps SET lease_expires_at = $4, due_at = $4 WHERE run_id = $1 \
-                 AND key = $2 AND lease_owner = $3 AND status = 'running'",
-            )
-            .bind(&step.run_id)
-            .bind(&step.key)
-            .bind(worker_id)
-            .bind(until)
-            .execute(tx.conn())
-            .await?
-            .rows_affected();
+        let mut renewed = Vec::with_capacity(steps.len());
+        for chunk in steps.chunks(RENEW_CHUNK) {
+            let sql = renew_sql(chunk.len());
+            let mut query = sqlx::query(&sql).bind(worker_id).bind(until);
+            for step in chunk {
+                query = query.bind(&step.run_id).bind(&step.key);
+            }
+            for row in query.fetch_all(tx.conn()).await? {
+                renewed.push(StepRef {
+                    run_id: row.try_get("run_id")?,
+                    key: row.try_get("key")?,
+                });
+            }
         }
         tx.commit().await?;
         Ok(renewed)
@@ -289,6 +290,30 @@ impl This {
                 .await?,
         )
     }
+}
+
+/// The most steps whose leases one statement renews (two parameters each).
+const RENEW_CHUNK: usize = 200;
+
+/// The renewal of `n` leases: `$1` the worker, `$2` the new expiry, then each step's run id
+/// and key. A row another transaction holds is skipped rather than waited for: it is this
+/// worker's own completion being written (nothing else locks a running step whose lease has
+/// not run out), and waiting for it while holding the rows already renewed is how a heartbeat
+/// and a group commit deadlock.
+fn renew_sql(n: usize) -> String {
+    let pairs: Vec<String> = (0..n)
+        .map(|i| format!("(${}, ${})", 3 + 2 * i, 4 + 2 * i))
+        .collect();
+    format!(
+        concat!(
+            "UPDATE steps SET lease_expires_at = $2, due_at = $2 WHERE (run_id, key) IN \
+             (SELECT run_id, key FROM steps WHERE lease_owner = $1 AND status = 'running' \
+             AND (run_id, key) IN (VALUES {}) ",
+            skip_locked!(),
+            ") RETURNING run_id, key"
+        ),
+        pairs.join(", ")
+    )
 }
 
 /// The error of an attempt cut short by a crash or a lost lease.

@@ -70,7 +70,7 @@ impl Store for This {
         worker_id: &str,
         steps: &[StepRef],
         until: i64,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<Vec<StepRef>, StoreError> {
         with_retries!(self.renew_once(worker_id, steps, until))
     }
 
@@ -174,6 +174,15 @@ impl Store for This {
 
     async fn kv_list(&self, namespace: &str) -> Result<Vec<(String, KvEntry)>, StoreError> {
         self.kv_list_once(namespace).await
+    }
+
+    async fn reserve_rate_slot(
+        &self,
+        key: &str,
+        now: i64,
+        interval_ms: i64,
+    ) -> Result<i64, StoreError> {
+        with_retries!(self.reserve_rate_slot_once(key, now, interval_ms))
     }
 
     async fn list_runs(&self, filter: &RunFilter) -> Result<RunPage, StoreError> {
