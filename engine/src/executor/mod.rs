@@ -4,12 +4,14 @@
 //! step is a row with a wake time, and a restarted engine simply claims it again.
 
 mod committer;
+mod creator;
 mod lease;
 mod plans;
 mod start;
 mod step;
 
 pub use committer::Committer;
+pub use creator::Creator;
 pub use plans::PlanCache;
 pub use start::{step_rows, StartError, StartRequest};
 
@@ -80,6 +82,8 @@ pub struct Engine {
     workflows: RwLock<HashMap<String, Arc<WorkflowPlan>>>,
     config: ExecutorConfig,
     committer: Committer,
+    /// Run creation, group-committed.
+    creator: Creator,
     progress: broadcast::Sender<Progress>,
     /// Steps this process is carrying out: the heartbeat renews exactly these leases, so a
     /// step abandoned after a store error lapses and is taken back; an attempt whose lease
@@ -108,6 +112,7 @@ impl Engine {
         );
         Arc::new(Engine {
             committer: Committer::start(store.clone(), config.lease.as_millis() as i64),
+            creator: Creator::start(store.clone()),
             store,
             plans: PlanCache::default(),
             secrets: Secrets::new(stored_secrets),

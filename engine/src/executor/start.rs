@@ -1,5 +1,6 @@
 //! Starting runs: the input is checked, the plan pinned by hash, and every step row written in
-//! the same transaction as the run.
+//! the same transaction as the run (shared with other runs started meanwhile: see
+//! [`Creator`](super::Creator)).
 
 use super::Engine;
 use crate::runtime::host::EngineHost;
@@ -56,7 +57,14 @@ impl Engine {
         );
         let ev = Evaluator::new(std_library(), &host, &plan.mappings);
         let input = input::validate(plan, request.input, &ev)?;
-        let hash = self.plans.register(self.store.as_ref(), plan).await?;
+        let hash = match self.creator.stored_hash(plan) {
+            Some(hash) => hash,
+            None => {
+                let hash = self.plans.register(self.store.as_ref(), plan).await?;
+                self.creator.remember(plan, &hash);
+                hash
+            }
+        };
         let run = NewRun {
             id: request.id,
             workflow: plan.name.clone(),
@@ -67,7 +75,8 @@ impl Engine {
             parent: request.parent,
             steps: step_rows(plan),
         };
-        let outcome = self.store.create_run(run).await?;
+        // Group-committed with other runs being started; answered once durable.
+        let outcome = self.creator.create(run).await?;
         if matches!(outcome, CreateOutcome::Created(_)) {
             self.metrics.run_started(&plan.name);
         }

@@ -65,6 +65,23 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// dormant; the store adds the `$output` step, which depends on every main step.
     async fn create_run(&self, run: NewRun) -> Result<CreateOutcome, StoreError>;
 
+    /// Creates several runs in one transaction (group commit of run creation): each as
+    /// [`Store::create_run`] would, in order, so a run with the workflow and dedupe key (or
+    /// the id) of an earlier run of the same batch is its duplicate. Returns one result per
+    /// run, in order: a run whose steps are invalid gets its error alone and the others are
+    /// still created; an error of the transaction is returned for the whole batch, and then
+    /// none of it was stored. When this returns, every run reported created is durable.
+    async fn create_runs(
+        &self,
+        runs: &[NewRun],
+    ) -> Result<Vec<Result<CreateOutcome, StoreError>>, StoreError> {
+        let mut outcomes = Vec::with_capacity(runs.len());
+        for run in runs {
+            outcomes.push(self.create_run(run.clone()).await);
+        }
+        Ok(outcomes)
+    }
+
     /// The run with id `run_id` ([`StoreError::NotFound`] if there is none).
     async fn load_run(&self, run_id: &str) -> Result<RunRecord, StoreError>;
 

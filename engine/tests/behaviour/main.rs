@@ -5,6 +5,7 @@ mod support;
 
 mod basics;
 mod compensation;
+mod creation;
 mod cron;
 mod fan_out;
 mod hostile_partner;

@@ -208,7 +208,10 @@ impl This {
         let mut renewed = Vec::with_capacity(steps.len());
         for chunk in steps.chunks(RENEW_CHUNK) {
             let sql = renew_sql(chunk.len());
-            let mut query = sqlx::query(&sql).bind(worker_id).bind(until);
+            let mut query = sqlx::query(&sql)
+                .persistent(cached(chunk.len()))
+                .bind(worker_id)
+                .bind(until);
             for step in chunk {
                 query = query.bind(&step.run_id).bind(&step.key);
             }

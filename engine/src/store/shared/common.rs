@@ -152,6 +152,16 @@ fn step_record(row: &<Db as sqlx::Database>::Row) -> Result<StepRecord, StoreErr
     })
 }
 
+/// Multi-row INSERTs of at most this many rows stay prepared in the connection's statement
+/// cache; larger ones (a different SQL text for every row count, each a large prepared
+/// statement) are prepared for one use, so batches of every size do not fill the cache.
+const CACHED_ROWS: usize = 16;
+
+/// Whether a multi-row statement of `rows` rows is kept prepared.
+fn cached(rows: usize) -> bool {
+    rows <= CACHED_ROWS
+}
+
 /// A history entry waiting for its transaction to commit.
 struct PendingEvent {
     run_id: String,
@@ -196,7 +206,10 @@ impl Tx {
                     .push_bind(e.step_key.as_deref())
                     .push_bind(e.data.as_deref());
             });
-            q.build().execute(self.conn()).await?;
+            q.build()
+                .persistent(cached(chunk.len()))
+                .execute(self.conn())
+                .await?;
         }
         self.inner.commit().await?;
         Ok(())

@@ -6,57 +6,121 @@ const INSERT_CHUNK: usize = 200;
 impl This {
     /// [`Store::create_run`], one try.
     async fn create_run_once(&self, run: &NewRun) -> Result<CreateOutcome, StoreError> {
+        self.create_runs_once(&[run])
+            .await?
+            .pop()
+            .unwrap_or_else(|| Err(StoreError::Conflict("the run was not created".into())))
+    }
+
+    /// [`Store::create_runs`], one try: every run in one transaction, each statement covering
+    /// many runs. Runs are taken in order, so a run with the workflow and dedupe key (or the
+    /// id) of an earlier run of the batch is that run's duplicate. An error of a statement
+    /// fails the whole batch and nothing is written.
+    async fn create_runs_once(
+        &self,
+        runs: &[&NewRun],
+    ) -> Result<Vec<Result<CreateOutcome, StoreError>>, StoreError> {
         let now = self.clock.now_ms();
-        let id = run
-            .id
-            .clone()
-            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let ids: Vec<String> = runs
+            .iter()
+            .map(|r| {
+                r.id.clone()
+                    .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+            })
+            .collect();
         let mut tx = self.begin_write().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO runs (id, workflow, version_hash, status, stage, input, trigger_data, \
-             dedupe_key, parent_run_id, parent_step_key, created, updated) \
-             VALUES ($1, $2, $3, 'pending', 'main', $4, $5, $6, $7, $8, $9, $9) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(&id)
-        .bind(&run.workflow)
-        .bind(&run.version_hash)
-        .bind(json_text(&run.input))
-        .bind(json_text_opt(run.trigger.as_ref()))
-        .bind(&run.dedupe_key)
-        .bind(run.parent.as_ref().map(|p| p.run_id.as_str()))
-        .bind(run.parent.as_ref().map(|p| p.step_key.as_str()))
-        .bind(now)
-        .execute(tx.conn())
-        .await?
-        .rows_affected();
-        if inserted == 0 {
+        let mut inserted = std::collections::HashSet::with_capacity(runs.len());
+        let numbered: Vec<(&String, &&NewRun)> = ids.iter().zip(runs).collect();
+        for chunk in numbered.chunks(INSERT_CHUNK) {
+            let mut q = sqlx::QueryBuilder::<Db>::new(
+                "INSERT INTO runs (id, workflow, version_hash, status, stage, input, \
+                 trigger_data, dedupe_key, parent_run_id, parent_step_key, created, updated) ",
+            );
+            q.push_values(chunk, |mut b, (id, run)| {
+                b.push_bind(id.as_str())
+                    .push_bind(run.workflow.as_str())
+                    .push_bind(run.version_hash.as_str())
+                    .push_bind("pending")
+                    .push_bind("main")
+                    .push_bind(json_text(&run.input))
+                    .push_bind(json_text_opt(run.trigger.as_ref()))
+                    .push_bind(run.dedupe_key.as_deref())
+                    .push_bind(run.parent.as_ref().map(|p| p.run_id.as_str()))
+                    .push_bind(run.parent.as_ref().map(|p| p.step_key.as_str()))
+                    .push_bind(now)
+                    .push_bind(now);
+            });
+            q.push(" ON CONFLICT DO NOTHING RETURNING id");
+            let rows: Vec<String> = q
+                .build_query_scalar()
+                .persistent(cached(chunk.len()))
+                .fetch_all(tx.conn())
+                .await?;
+            inserted.extend(rows);
+        }
+        let mut outcomes = Vec::with_capacity(runs.len());
+        let mut created: Vec<(&str, &NewRun)> = Vec::with_capacity(runs.len());
+        for (id, run) in &numbered {
+            // The first run of the batch with an id holds it; a later one is its duplicate.
+            if inserted.remove(id.as_str()) {
+                created.push((id.as_str(), run));
+                outcomes.push(Ok(CreateOutcome::Created((*id).clone())));
+                continue;
+            }
             // The same id (a child run started again after a crash) or the same delivery.
             let existing: Option<String> = sqlx::query_scalar(
                 "SELECT id FROM runs WHERE id = $1 OR (workflow = $2 AND dedupe_key = $3) \
                  ORDER BY created LIMIT 1",
             )
-            .bind(&id)
+            .bind(id.as_str())
             .bind(&run.workflow)
             .bind(&run.dedupe_key)
             .fetch_optional(tx.conn())
             .await?;
-            tx.rollback().await?;
-            return existing
-                .map(CreateOutcome::Duplicate)
-                .ok_or_else(|| StoreError::Conflict(format!("run {id} could not be created")));
+            outcomes.push(
+                existing
+                    .map(CreateOutcome::Duplicate)
+                    .ok_or_else(|| StoreError::Conflict(format!("run {id} could not be created"))),
+            );
         }
-        let rows = new_step_rows(run);
-        insert_steps(&mut tx, &id, &rows, now).await?;
-        let deps: Vec<(&str, &str)> = rows
+        if created.is_empty() {
+            tx.rollback().await?;
+            return Ok(outcomes);
+        }
+        let rows: Vec<(&str, StepRow)> = created
             .iter()
-            .flat_map(|r| r.deps.iter().map(move |d| (r.key.as_str(), d.as_str())))
+            .flat_map(|(id, run)| new_step_rows(run).into_iter().map(move |r| (*id, r)))
             .collect();
-        insert_deps(&mut tx, &id, &deps).await?;
-        let data = serde_json::json!({ "workflow": run.workflow, "version": run.version_hash });
-        event(&mut tx, &id, now, "run_created", None, Some(&data)).await?;
+        insert_steps_of_runs(&mut tx, &rows, now).await?;
+        let deps: Vec<(&str, &str, &str)> = rows
+            .iter()
+            .flat_map(|(id, r)| {
+                r.deps
+                    .iter()
+                    .map(move |d| (*id, r.key.as_str(), d.as_str()))
+            })
+            .collect();
+        insert_deps_of_runs(&mut tx, &deps).await?;
+        for chunk in created.chunks(INSERT_CHUNK) {
+            let mut q = sqlx::QueryBuilder::<Db>::new(
+                "INSERT INTO events (run_id, at, kind, step_key, data) ",
+            );
+            q.push_values(chunk, |mut b, (id, run)| {
+                let data =
+                    serde_json::json!({ "workflow": run.workflow, "version": run.version_hash });
+                b.push_bind(*id)
+                    .push_bind(now)
+                    .push_bind("run_created")
+                    .push_bind(None::<String>)
+                    .push_bind(json_text(&data));
+            });
+            q.build()
+                .persistent(cached(chunk.len()))
+                .execute(tx.conn())
+                .await?;
+        }
         tx.commit().await?;
-        Ok(CreateOutcome::Created(id))
+        Ok(outcomes)
     }
 }
 
@@ -154,7 +218,64 @@ async fn insert_steps(
                 .push_bind(now);
         });
         q.push(" ON CONFLICT DO NOTHING");
-        q.build().execute(c.conn()).await?;
+        q.build()
+            .persistent(cached(chunk.len()))
+            .execute(c.conn())
+            .await?;
+    }
+    Ok(())
+}
+
+/// Inserts the step rows of several runs, `(run id, row)`; ready rows are due now.
+async fn insert_steps_of_runs(
+    c: &mut Tx,
+    rows: &[(&str, StepRow)],
+    now: i64,
+) -> Result<(), StoreError> {
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        let mut q = sqlx::QueryBuilder::<Db>::new(
+            "INSERT INTO steps (run_id, key, phase, status, max_attempts, deps_open, \
+             has_compensation, compensation_max_attempts, idempotency_key, parent_key, \
+             item_index, ready_at, due_at, created, updated) ",
+        );
+        q.push_values(chunk, |mut b, (run_id, r)| {
+            let due = (r.status == StepStatus::Ready).then_some(now);
+            b.push_bind(*run_id)
+                .push_bind(r.key.as_str())
+                .push_bind(r.phase.as_str())
+                .push_bind(r.status.as_str())
+                .push_bind(i64::from(r.max_attempts))
+                .push_bind(r.deps.len() as i64)
+                .push_bind(r.has_compensation)
+                .push_bind(i64::from(r.compensation_max_attempts))
+                .push_bind(r.idempotency_key.as_deref())
+                .push_bind(r.parent_key.as_deref())
+                .push_bind(r.item_index.map(i64::from))
+                .push_bind(due)
+                .push_bind(due)
+                .push_bind(now)
+                .push_bind(now);
+        });
+        q.push(" ON CONFLICT DO NOTHING");
+        q.build()
+            .persistent(cached(chunk.len()))
+            .execute(c.conn())
+            .await?;
+    }
+    Ok(())
+}
+
+/// Inserts the dependency edges of several runs, `(run id, step, dependency)`.
+async fn insert_deps_of_runs(c: &mut Tx, deps: &[(&str, &str, &str)]) -> Result<(), StoreError> {
+    for chunk in deps.chunks(INSERT_CHUNK) {
+        let mut q = sqlx::QueryBuilder::<Db>::new("INSERT INTO step_deps (run_id, key, dep_key) ");
+        q.push_values(chunk, |mut b, (run_id, key, dep)| {
+            b.push_bind(*run_id).push_bind(*key).push_bind(*dep);
+        });
+        q.build()
+            .persistent(cached(chunk.len()))
+            .execute(c.conn())
+            .await?;
     }
     Ok(())
 }
@@ -168,7 +289,10 @@ async fn insert_deps(c: &mut Tx, run_id: &str, deps: &[(&str, &str)]) -> Result<
                 .push_bind(key.to_string())
                 .push_bind(dep.to_string());
         });
-        q.build().execute(c.conn()).await?;
+        q.build()
+            .persistent(cached(chunk.len()))
+            .execute(c.conn())
+            .await?;
     }
     Ok(())
 }

@@ -36,7 +36,12 @@ impl This {
                 list.push_bind(k.as_str());
             }
             q.push(")");
-            for row in q.build().fetch_all(self.read_pool()).await? {
+            let rows = q
+                .build()
+                .persistent(cached(chunk.len()))
+                .fetch_all(self.read_pool())
+                .await?;
+            for row in rows {
                 results.push(step_result(&row)?);
             }
         }

@@ -35,6 +35,36 @@ impl Store for This {
         with_retries!(self.create_run_once(&run))
     }
 
+    async fn create_runs(
+        &self,
+        runs: &[NewRun],
+    ) -> Result<Vec<Result<CreateOutcome, StoreError>>, StoreError> {
+        // A run with invalid steps gets its error alone; the others are created together.
+        let checked: Vec<Result<(), StoreError>> =
+            runs.iter().map(|r| validate_steps(&r.steps)).collect();
+        let valid: Vec<&NewRun> = runs
+            .iter()
+            .zip(&checked)
+            .filter(|(_, c)| c.is_ok())
+            .map(|(r, _)| r)
+            .collect();
+        let mut created = if valid.is_empty() {
+            Vec::new()
+        } else {
+            with_retries!(self.create_runs_once(&valid))?
+        }
+        .into_iter();
+        Ok(checked
+            .into_iter()
+            .map(|c| match c {
+                Ok(()) => created
+                    .next()
+                    .unwrap_or_else(|| Err(StoreError::Conflict("the run was not created".into()))),
+                Err(e) => Err(e),
+            })
+            .collect())
+    }
+
     async fn load_run(&self, run_id: &str) -> Result<RunRecord, StoreError> {
         self.load_run_once(run_id).await
     }
