@@ -2,9 +2,13 @@
 //! real `braid run` sends them (bearer, basic, OAuth2 client secret, body, header, query) to a
 //! local API that echoes them back in its response body and headers and in a 400 error body.
 //! Then every byte of the SQLite database, every command's stdout and stderr, and the run's
-//! output are searched for each secret, in the clear and in base64: none may be there.
+//! output are searched for each secret, in the clear and in base64: none may be there. Then a
+//! real `braid serve` on the same store runs the workflow again from the API, and every API
+//! answer (workflows, runs, each run's detail, metrics) and its logs are searched too.
 
 mod echo_server;
+#[path = "../support/mod.rs"]
+mod support;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -220,8 +224,71 @@ async fn secrets_never_leak_into_the_store_logs_or_output() {
     assert_eq!(output["oauth"]["body"]["query"], "key=***");
     assert_eq!(output["rejected"], serde_json::Value::Null);
 
+    // The same store served: a run from the API, then every answer the API gives.
+    let serve_env = [
+        ("BRAID_SECRET_KEY", key_text.as_str()),
+        ("BRAID_E2E_ENV_TOKEN", env_secret.as_str()),
+        ("E2E_BASE", base.as_str()),
+        ("E2E_TOKEN_URL", &format!("{base}/token")),
+        ("RUST_LOG", "debug"),
+    ];
+    let serve = support::Serve::start(dir.path(), &db, &[], &serve_env).await;
+    let http = reqwest::Client::new();
+    let started: serde_json::Value = http
+        .post(format!("{}/api/workflows/leak/runs", serve.url))
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .expect("start")
+        .json()
+        .await
+        .expect("json");
+    let id = started["run_id"].as_str().expect("run_id").to_string();
+    support::wait_until(
+        &http,
+        &format!("{}/api/runs/{id}", serve.url),
+        std::time::Duration::from_secs(30),
+        |r| r["status"] == "succeeded",
+    )
+    .await;
+    let mut answers = Vec::new();
+    let runs: serde_json::Value = http
+        .get(format!("{}/api/runs?limit=100", serve.url))
+        .send()
+        .await
+        .expect("runs")
+        .json()
+        .await
+        .expect("json");
+    let mut paths = vec![
+        "/api/workflows".to_string(),
+        "/api/runs?limit=100".into(),
+        "/metrics".into(),
+    ];
+    for run in runs["runs"].as_array().expect("runs") {
+        paths.push(format!("/api/runs/{}", run["id"].as_str().expect("id")));
+    }
+    assert!(paths.len() >= 7, "every run is read: {paths:?}");
+    for path in &paths {
+        let body = http
+            .get(format!("{}{path}", serve.url))
+            .send()
+            .await
+            .expect("get")
+            .bytes()
+            .await
+            .expect("body");
+        answers.push((path.clone(), body.to_vec()));
+    }
+    let serve_logs = serve.logs();
+    assert!(
+        serve_logs.contains("DEBUG"),
+        "the logs were read at debug level"
+    );
+    serve.terminate(std::time::Duration::from_secs(20)).await;
+
     let issued = server.issued();
-    assert_eq!(issued.len(), 1, "one OAuth2 token for both runs");
+    assert_eq!(issued.len(), 1, "one OAuth2 token for every run");
     let mut needles = Vec::new();
     for secret in [&env_secret, &stored_secret, &client_secret, &issued[0]] {
         needles.push(secret.clone());
@@ -240,6 +307,14 @@ async fn secrets_never_leak_into_the_store_logs_or_output() {
         for (what, out) in &outputs {
             if contains(&out.stdout, needle) || contains(&out.stderr, needle) {
                 leaks.push(format!("`{needle}` in the output of `braid {what}`"));
+            }
+        }
+        if serve_logs.contains(needle.as_str()) {
+            leaks.push(format!("`{needle}` in the logs of `braid serve`"));
+        }
+        for (path, body) in &answers {
+            if contains(body, needle) {
+                leaks.push(format!("`{needle}` in the answer to GET {path}"));
             }
         }
     }
