@@ -59,6 +59,9 @@ impl std::fmt::Debug for PostgresStore {
     }
 }
 
+/// How long a pooled connection may sit unused before it is pinged on acquire.
+const IDLE_BEFORE_PING: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl PostgresStore {
     /// Connects to the PostgreSQL database at `url`, applying migrations unless
     /// `options.migrate` is false.
@@ -69,6 +72,18 @@ impl PostgresStore {
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(options.acquire_timeout)
+            // A connection in steady use is known to be alive (and a broken one is dropped
+            // when it is returned to the pool): only one that sat idle is pinged before use,
+            // instead of a round trip to the server on every acquire.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for > IDLE_BEFORE_PING {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(connect)
             .await
             .map_err(|e| match StoreError::from(e) {

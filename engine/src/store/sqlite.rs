@@ -145,7 +145,10 @@ impl SqliteStore {
             .busy_timeout(parsed.busy_timeout.unwrap_or(options.busy_timeout))
             .foreign_keys(true)
             .statement_cache_capacity(256);
+        // A connection to a local file does not go stale: no ping (a round trip to the
+        // connection's worker thread) before every use.
         let writer_options = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(1)
             .acquire_timeout(options.acquire_timeout);
         let (writer, reader) = if parsed.in_memory {
@@ -160,6 +163,7 @@ impl SqliteStore {
         } else {
             let writer = writer_options.connect_with(connect.clone()).await?;
             let reader = SqlitePoolOptions::new()
+                .test_before_acquire(false)
                 .max_connections(options.max_connections.max(1))
                 .acquire_timeout(options.acquire_timeout)
                 .connect_with(connect)

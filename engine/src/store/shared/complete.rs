@@ -329,7 +329,8 @@ async fn finish_step(
     sqlx::query(
         "UPDATE steps SET status = $3, output = $4, error = $5, \
          completed_seq = (SELECT COALESCE(MAX(completed_seq), 0) + 1 FROM steps \
-         WHERE run_id = $1), lease_owner = NULL, lease_expires_at = NULL, due_at = NULL, \
+         WHERE run_id = $1 AND completed_seq IS NOT NULL), lease_owner = NULL, \
+         lease_expires_at = NULL, due_at = NULL, \
          finished = $6, updated = $6 WHERE run_id = $1 AND key = $2",
     )
     .bind(run_id)
