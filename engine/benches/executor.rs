@@ -10,7 +10,8 @@
 //! Three rounds per store, each on a fresh store, and their medians: these machines are noisy.
 //! PostgreSQL comes from `BRAID_TEST_POSTGRES_URL` (default the local server), in a fresh schema.
 
-use braid_dsl::SourceMap;
+mod support;
+
 use braid_engine::clock::SystemClock;
 use braid_engine::executor::{Engine, ExecutorConfig, StartRequest};
 use braid_engine::store::{self, RunFilter, RunStatus, Store, StoreOptions};
@@ -18,38 +19,7 @@ use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-fn chain(name: &str, steps: usize) -> String {
-    let mut text = format!("workflow {name} {{\n  step s0 = transform(0)\n");
-    for i in 1..steps {
-        text.push_str(&format!("  step s{i} = transform(s{} + 1)\n", i - 1));
-    }
-    text.push_str("}\n");
-    text
-}
-
-fn plans(text: &str) -> Vec<braid_dsl::plan::WorkflowPlan> {
-    let mut sources = SourceMap::new();
-    sources.add("bench.braid", text);
-    let out = braid_stdlib::compile::compile(&sources);
-    assert!(out.diagnostics.is_empty(), "{:?}", out.diagnostics);
-    out.project.workflows.into_values().collect()
-}
-
-/// Median latency of a one-row write transaction, over `n` commits.
-async fn raw_commit(store: &dyn Store, n: usize) -> Duration {
-    let mut times = Vec::with_capacity(n);
-    for i in 0..n {
-        let t = Instant::now();
-        store
-            .kv_put("bench", &format!("k{}", i % 16), "v")
-            .await
-            .expect("commit");
-        times.push(t.elapsed());
-    }
-    times.sort();
-    times[n / 2]
-}
+use support::{chain, plans, raw_commit};
 
 async fn wait_all_done(store: &dyn Store, workflow: &str, expected: usize) {
     loop {

@@ -13,7 +13,8 @@
 //! processes on the database's machine would. PostgreSQL comes from `BRAID_TEST_POSTGRES_URL`
 //! (default the local server).
 
-use braid_dsl::SourceMap;
+mod support;
+
 use braid_engine::clock::SystemClock;
 use braid_engine::executor::{Engine, ExecutorConfig, StartRequest};
 use braid_engine::store::{self, RunStatus, Store, StoreOptions};
@@ -31,40 +32,6 @@ const ROUNDS: usize = 3;
 /// Commits timed for the baseline.
 const COMMITS: usize = 400;
 
-fn chain() -> String {
-    let mut text = String::from("workflow chain {\n  step s0 = transform(0)\n");
-    for i in 1..STEPS {
-        text.push_str(&format!("  step s{i} = transform(s{} + 1)\n", i - 1));
-    }
-    text.push_str("}\n");
-    text
-}
-
-fn plans() -> Vec<braid_dsl::plan::WorkflowPlan> {
-    let mut sources = SourceMap::new();
-    sources.add("bench.braid", chain());
-    let out = braid_stdlib::compile::compile(&sources);
-    assert!(out.diagnostics.is_empty(), "{:?}", out.diagnostics);
-    out.project.workflows.into_values().collect()
-}
-
-/// A URL to a fresh schema on the benchmark's PostgreSQL.
-async fn fresh_schema() -> String {
-    use sqlx::Connection;
-    let base = std::env::var("BRAID_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let mut conn = sqlx::PgConnection::connect(&base)
-        .await
-        .expect("PostgreSQL");
-    let schema = format!("bench_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&mut conn)
-        .await
-        .expect("schema");
-    let sep = if base.contains('?') { '&' } else { '?' };
-    format!("{base}{sep}options=-c%20search_path%3D{schema}")
-}
-
 /// Median latency of a one-row write transaction on one connection.
 async fn raw_commit(url: &str) -> Duration {
     let options = StoreOptions {
@@ -72,18 +39,9 @@ async fn raw_commit(url: &str) -> Duration {
         ..StoreOptions::default()
     };
     let store = store::open(url, &options).await.expect("open");
-    let mut times = Vec::with_capacity(COMMITS);
-    for i in 0..COMMITS {
-        let t = Instant::now();
-        store
-            .kv_put("bench", &format!("k{}", i % 16), "v")
-            .await
-            .expect("commit");
-        times.push(t.elapsed());
-    }
+    let median = support::raw_commit(store.as_ref(), COMMITS).await;
     store.close().await;
-    times.sort();
-    times[COMMITS / 2]
+    median
 }
 
 /// How many runs of the chain have succeeded (one grouped count, cheap to poll).
@@ -99,7 +57,7 @@ async fn succeeded(store: &dyn Store) -> u64 {
 
 /// One round with `n` engines: steps per second.
 async fn round(n: usize) -> f64 {
-    let url = fresh_schema().await;
+    let url = braid_testkit::fresh_postgres_url().await;
     let mut engines = Vec::with_capacity(n);
     for i in 0..n {
         let store = store::open(&url, &StoreOptions::default())
@@ -115,7 +73,7 @@ async fn round(n: usize) -> f64 {
                 ..ExecutorConfig::default()
             },
         );
-        engine.load_workflows(plans());
+        engine.load_workflows(support::plans(&support::chain("chain", STEPS)));
         engines.push(engine);
     }
     let plan = engines[0].workflow("chain").expect("chain");
@@ -172,7 +130,7 @@ fn main() {
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let baseline = raw_commit(&fresh_schema().await).await;
+        let baseline = raw_commit(&braid_testkit::fresh_postgres_url().await).await;
         let commits = 1.0 / baseline.as_secs_f64();
         println!(
             "PostgreSQL raw single-row commit: {:.3} ms median ({commits:.0} commits/s on one connection)\n",

@@ -21,6 +21,8 @@
 //! A diagnostic third case (`ingest`) serves the same router and engine on a SQLite file of its
 //! own *without* running the executor: what creating runs costs when nothing else writes.
 
+mod support;
+
 use braid_engine::api::{self, ApiState};
 use braid_engine::clock::SystemClock;
 use braid_engine::executor::{Engine, ExecutorConfig};
@@ -185,21 +187,6 @@ async fn open_loop(target: &Arc<Target>, next_id: &mut u64, rate: u32, secs: u32
         max: latencies.last().copied().unwrap_or_default(),
         first_error,
     }
-}
-
-/// Median of `n` one-row write transactions on `store`.
-async fn raw_commit(store: &dyn Store, n: usize) -> Duration {
-    let mut times = Vec::with_capacity(n);
-    for i in 0..n {
-        let t = Instant::now();
-        store
-            .kv_put("bench", &format!("k{}", i % 16), "v")
-            .await
-            .expect("commit");
-        times.push(t.elapsed());
-    }
-    times.sort();
-    times[n / 2]
 }
 
 /// Median of `n` single `create_run` calls (a run of one step) on `store`.
@@ -414,7 +401,7 @@ fn main() {
         let store = store::open(&db, &StoreOptions::default())
             .await
             .expect("open the same SQLite file");
-        let commit = raw_commit(store.as_ref(), 300).await;
+        let commit = support::raw_commit(store.as_ref(), 300).await;
         let create = raw_create(store.as_ref(), 300).await;
         let mut next_id = 1u64;
 
