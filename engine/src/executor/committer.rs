@@ -5,6 +5,9 @@
 //! Each completion's worker also takes one step the completion made ready (a hand-off), in
 //! the same transaction, so a chain of steps costs one transaction per step.
 //!
+//! On SQLite a run's creation (a webhook waiting for its `202`) may cut a transaction short:
+//! the store then records a prefix of the batch, and the rest leads the next one.
+//!
 //! On PostgreSQL several committers write side by side (a run's completions always go to the
 //! same one, so they never wait for each other's row locks); SQLite has one writer anyway.
 
@@ -63,8 +66,17 @@ impl Committer {
 }
 
 async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<(Completion, Reply)>, lease_ms: i64) {
-    while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
+    // What the store left over from the last batch (it gave the writer to an urgent write):
+    // first in the next one.
+    let mut left: Vec<(Completion, Reply)> = Vec::new();
+    loop {
+        let mut batch = std::mem::take(&mut left);
+        if batch.is_empty() {
+            match rx.recv().await {
+                Some(first) => batch.push(first),
+                None => return,
+            }
+        }
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
                 Ok(next) => batch.push(next),
@@ -72,10 +84,22 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<(Completion, Reply)>,
             }
         }
         let (completions, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-        match store.complete_handing_off(completions, lease_ms).await {
-            Ok(results) => {
-                for (reply, result) in replies.into_iter().zip(results) {
-                    let _ = reply.send(Ok(result));
+        match store.complete_handing_off(&completions, lease_ms).await {
+            Ok(results) if !results.is_empty() => {
+                let mut pending = completions.into_iter().zip(replies);
+                for result in results {
+                    if let Some((_, reply)) = pending.next() {
+                        let _ = reply.send(Ok(result));
+                    }
+                }
+                left = pending.collect();
+            }
+            Ok(_) => {
+                // The store promises at least one; never spin on a batch it will not take.
+                for reply in replies {
+                    let _ = reply.send(Err(StoreError::Unavailable(
+                        "the store recorded none of the completions".into(),
+                    )));
                 }
             }
             Err(e) => {

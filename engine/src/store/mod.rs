@@ -132,9 +132,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// any, so a worker can sleep until then.
     async fn next_wake_at(&self) -> Result<Option<i64>, StoreError>;
 
-    /// Records completions, all in one transaction (group commit), with their consequences:
+    /// Records completions in one transaction (group commit), with their consequences:
     /// dependents made ready, run status changes, failure handling, waking parents. Returns
-    /// one report per completion, in order; a completion whose lease was lost is ignored.
+    /// one report per completion recorded, in order; a completion whose lease was lost is
+    /// ignored. All are recorded, unless an urgent write (a run's creation) waits for the
+    /// store's one writer: then a prefix of at least one is, and the rest are to be
+    /// submitted again.
     async fn complete(&self, batch: Vec<Completion>) -> Result<Vec<CompletionReport>, StoreError>;
 
     /// As [`Store::complete`], and each completion's worker takes (with a lease of
@@ -142,7 +145,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// chain of steps then costs one transaction per step instead of two.
     async fn complete_handing_off(
         &self,
-        batch: Vec<Completion>,
+        batch: &[Completion],
         lease_ms: i64,
     ) -> Result<Vec<(CompletionReport, Option<Claimed>)>, StoreError>;
 

@@ -106,6 +106,16 @@ impl PostgresStore {
         Ok(Tx::new(self.pool.begin().await?))
     }
 
+    /// As [`PostgresStore::begin_write`]: writes do not queue for one connection here.
+    async fn begin_urgent_write(&self) -> Result<Tx, StoreError> {
+        self.begin_write().await
+    }
+
+    /// Never: writers do not wait for each other here (except on the same rows).
+    fn writer_wanted(&self) -> bool {
+        false
+    }
+
     /// Starts a read transaction that sees one snapshot.
     async fn begin_read(&self) -> Result<sqlx::Transaction<'static, Db>, StoreError> {
         Ok(self

@@ -50,6 +50,7 @@ macro_rules! lock_rows {
 /// The SQLite implementation of [`Store`].
 pub struct SqliteStore {
     writer: sqlx::SqlitePool,
+    gate: WriterGate,
     reader: sqlx::SqlitePool,
     clock: Arc<dyn Clock>,
     url: String,
@@ -172,6 +173,7 @@ impl SqliteStore {
         };
         let store = SqliteStore {
             writer,
+            gate: WriterGate::default(),
             reader,
             clock: options.clock.clone(),
             url: url.to_string(),
@@ -185,7 +187,21 @@ impl SqliteStore {
     /// Starts a write transaction holding the database's write lock from its first
     /// statement.
     async fn begin_write(&self) -> Result<Tx, StoreError> {
+        self.gate.clear().await;
         Ok(Tx::new(self.writer.begin_with("BEGIN IMMEDIATE").await?))
+    }
+
+    /// As [`SqliteStore::begin_write`], ahead of the writes not yet started, and asking the
+    /// one under way to finish early (see [`WriterGate`]).
+    async fn begin_urgent_write(&self) -> Result<Tx, StoreError> {
+        let _waiting = self.gate.enter();
+        Ok(Tx::new(self.writer.begin_with("BEGIN IMMEDIATE").await?))
+    }
+
+    /// Whether an urgent write waits for the writer: a long transaction that can stop early
+    /// (a group commit, a claim) does, once it has done something.
+    fn writer_wanted(&self) -> bool {
+        self.gate.wanted()
     }
 
     /// Starts a read transaction: one consistent snapshot (WAL).
@@ -213,6 +229,60 @@ impl SqliteStore {
     async fn close_pools(&self) {
         self.writer.close().await;
         self.reader.close().await;
+    }
+}
+
+/// Urgent writes first. SQLite has one writer, and the executor's transactions (a group
+/// commit of many completions, a claim of many steps) hold it for milliseconds: a webhook's
+/// run, whose `202` waits for its commit, would queue behind each of them. While an urgent
+/// write waits, other writes do not start, and the one under way stops at its next
+/// opportunity; so a run's creation waits for at most part of one transaction.
+#[derive(Default)]
+struct WriterGate {
+    /// Urgent writes waiting for the writer connection.
+    urgent: std::sync::atomic::AtomicUsize,
+    /// Signalled when none waits any more.
+    cleared: tokio::sync::Notify,
+}
+
+impl WriterGate {
+    /// Waits until no urgent write is waiting.
+    async fn clear(&self) {
+        loop {
+            // Registered before the check, so the signal cannot fall between the two.
+            let cleared = self.cleared.notified();
+            if !self.wanted() {
+                return;
+            }
+            cleared.await;
+        }
+    }
+
+    /// Counts an urgent write as waiting until the guard is dropped.
+    fn enter(&self) -> UrgentWaiting<'_> {
+        self.urgent
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        UrgentWaiting(self)
+    }
+
+    fn wanted(&self) -> bool {
+        self.urgent.load(std::sync::atomic::Ordering::SeqCst) > 0
+    }
+}
+
+/// An urgent write waiting for the writer (see [`WriterGate::enter`]).
+struct UrgentWaiting<'a>(&'a WriterGate);
+
+impl Drop for UrgentWaiting<'_> {
+    fn drop(&mut self) {
+        if self
+            .0
+            .urgent
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst)
+            == 1
+        {
+            self.0.cleared.notify_waiters();
+        }
     }
 }
 
@@ -250,5 +320,104 @@ mod url_tests {
         assert!(parse_url("sqlite::memory:")
             .map(|p| p.in_memory)
             .unwrap_or(false));
+    }
+}
+
+#[cfg(test)]
+mod urgent_write_tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A group commit gives the writer up to a run creation waiting for it: it records a
+    /// prefix of its batch (at least one completion), and the rest, submitted again, are
+    /// recorded by the next transaction.
+    #[tokio::test]
+    async fn a_waiting_creation_cuts_a_group_commit_short() {
+        const STEPS: usize = 300;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = SqliteStore::open(&url, &StoreOptions::default())
+            .await
+            .expect("open");
+        store
+            .put_workflow_version("h", "w", "{}")
+            .await
+            .expect("version");
+        let keys: Vec<String> = (0..STEPS).map(|i| format!("s{i}")).collect();
+        let run = NewRun {
+            id: None,
+            workflow: "w".into(),
+            version_hash: "h".into(),
+            input: json!({}),
+            trigger: None,
+            dedupe_key: None,
+            parent: None,
+            steps: keys.iter().map(NewStep::main).collect(),
+        };
+        let run_id = store
+            .create_run(run)
+            .await
+            .expect("create")
+            .run_id()
+            .to_string();
+        let now = store.clock.now_ms();
+        let claimed = store
+            .claim("w1", now, STEPS as u32, 60_000)
+            .await
+            .expect("claim");
+        assert_eq!(claimed.len(), STEPS);
+        let batch: Vec<Completion> = claimed
+            .iter()
+            .map(|c| Completion {
+                run_id: c.run_id.clone(),
+                key: c.key.clone(),
+                worker_id: "w1".into(),
+                attempt: c.attempt,
+                outcome: Outcome::Succeeded { output: json!(1) },
+            })
+            .collect();
+
+        let store = Arc::new(store);
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        // The writer connection is back in its pool (it is returned in the background)...
+        while store.writer.num_idle() == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the writer never came back"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let group = tokio::spawn({
+            let (store, batch) = (store.clone(), batch.clone());
+            async move { store.complete_handing_off(&batch, 60_000).await }
+        });
+        // ...and once the group commit has taken it, a creation starts waiting for it.
+        while store.writer.num_idle() > 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the group commit never began"
+            );
+            tokio::task::yield_now().await;
+        }
+        let waiting = store.gate.enter();
+        let first = group.await.expect("join").expect("complete");
+        drop(waiting);
+        assert!(
+            !first.is_empty() && first.len() < STEPS,
+            "{} of {STEPS} recorded while a creation waited",
+            first.len()
+        );
+        let rest = store
+            .complete_handing_off(&batch[first.len()..], 60_000)
+            .await
+            .expect("complete the rest");
+        assert_eq!(first.len() + rest.len(), STEPS);
+        assert!(first
+            .iter()
+            .chain(&rest)
+            .all(|(report, _)| *report == CompletionReport::Applied));
+        let results = store.load_results(&run_id, &keys).await.expect("results");
+        assert_eq!(results.len(), STEPS);
+        assert!(results.iter().all(|r| r.status == StepStatus::Succeeded));
     }
 }

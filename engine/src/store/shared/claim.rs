@@ -166,6 +166,7 @@ impl This {
         lease_ms: i64,
     ) -> Result<Vec<Claimed>, StoreError> {
         let mut tx = self.begin_write().await?;
+        let began = std::time::Instant::now();
         let rows = sqlx::query(concat!(
             "SELECT ",
             candidate_columns!(),
@@ -185,6 +186,10 @@ impl This {
                 Taken::Claimed(step) => claimed.push(*step),
                 Taken::Settled(Some(run_id)) => failing.push(run_id),
                 Taken::Settled(None) => {}
+            }
+            // A waiting urgent write goes first; the rest stay ready for the next claim.
+            if self.writer_wanted() && began.elapsed() >= HOLD_BEFORE_YIELDING {
+                break;
             }
         }
         failing.sort();

@@ -152,6 +152,11 @@ fn step_record(row: &<Db as sqlx::Database>::Row) -> Result<StepRecord, StoreErr
     })
 }
 
+/// How long a transaction that can stop early (a group commit, a claim) keeps the writer
+/// once an urgent write waits: long enough that it still carries a useful amount of work
+/// (each transaction costs a disk flush), short next to a webhook's patience.
+const HOLD_BEFORE_YIELDING: std::time::Duration = std::time::Duration::from_millis(1);
+
 /// Multi-row INSERTs of at most this many rows stay prepared in the connection's statement
 /// cache; larger ones (a different SQL text for every row count, each a large prepared
 /// statement) are prepared for one use, so batches of every size do not fill the cache.

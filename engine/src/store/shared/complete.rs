@@ -31,9 +31,9 @@ impl Applied {
 }
 
 impl This {
-    /// [`Store::complete_handing_off`], one try: every completion of the batch in one
-    /// transaction; with `lease_ms`, each completion's worker also takes one of the steps it
-    /// made ready.
+    /// [`Store::complete_handing_off`], one try: the completions of the batch in one
+    /// transaction (all, or a prefix when an urgent write waits); with `lease_ms`, each
+    /// completion's worker also takes one of the steps it made ready.
     async fn complete_once(
         &self,
         batch: &[Completion],
@@ -41,6 +41,7 @@ impl This {
     ) -> Result<Vec<(CompletionReport, Option<Claimed>)>, StoreError> {
         let now = self.clock.now_ms();
         let mut tx = self.begin_write().await?;
+        let began = std::time::Instant::now();
         let mut run_ids: Vec<&str> = batch.iter().map(|c| c.run_id.as_str()).collect();
         run_ids.sort_unstable();
         run_ids.dedup();
@@ -75,6 +76,11 @@ impl This {
                 refresh.push(&completion.run_id);
             }
             results.push((applied.report, next));
+            // A waiting urgent write (a webhook's run, on SQLite) goes first: the rest of the
+            // batch is for the next transaction.
+            if self.writer_wanted() && began.elapsed() >= HOLD_BEFORE_YIELDING {
+                break;
+            }
         }
         refresh.sort_unstable();
         refresh.dedup();

@@ -28,7 +28,8 @@ impl This {
                     .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
             })
             .collect();
-        let mut tx = self.begin_write().await?;
+        // Callers wait for this commit to answer (a webhook's `202`).
+        let mut tx = self.begin_urgent_write().await?;
         let mut inserted = std::collections::HashSet::with_capacity(runs.len());
         let numbered: Vec<(&String, &&NewRun)> = ids.iter().zip(runs).collect();
         for chunk in numbered.chunks(INSERT_CHUNK) {

@@ -119,10 +119,10 @@ impl Store for This {
 
     async fn complete_handing_off(
         &self,
-        batch: Vec<Completion>,
+        batch: &[Completion],
         lease_ms: i64,
     ) -> Result<Vec<(CompletionReport, Option<Claimed>)>, StoreError> {
-        with_retries!(self.complete_once(&batch, Some(lease_ms)))
+        with_retries!(self.complete_once(batch, Some(lease_ms)))
     }
 
     async fn cancel_run(&self, run_id: &str) -> Result<(), StoreError> {
