@@ -229,14 +229,18 @@ async fn one_at_a_time(target: &Target, next_id: &mut u64, n: usize) -> Duration
     times[n / 2]
 }
 
-/// Waits until the executor has carried out every step that is due.
-async fn drained(store: &dyn Store) {
-    let deadline = Instant::now() + Duration::from_secs(300);
+/// Waits until the executor has carried out every step that is due; returns how many were
+/// due when it began, and how long they took.
+async fn drained(store: &dyn Store) -> (u64, Duration) {
+    let began = Instant::now();
+    let deadline = began + Duration::from_secs(300);
+    let mut backlog = None;
     loop {
         let now = chrono::Utc::now().timestamp_millis();
         let stats = store.stats(now).await.expect("stats");
+        let due = *backlog.get_or_insert(stats.due_steps);
         if stats.due_steps == 0 || Instant::now() > deadline {
-            return;
+            return (due, began.elapsed());
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -324,7 +328,13 @@ async fn measure(
         eprintln!("{label} at 1000/s: first error: {e}");
     }
     if let Some(store) = store {
-        drained(store).await;
+        // Accepting faster than the executor carries runs out leaves a backlog (stored, so
+        // nothing is lost): how much, and how long it takes to catch up.
+        let (backlog, took) = drained(store).await;
+        println!(
+            "executor after the headline: {backlog} steps still due, carried out in {:.1} s",
+            took.as_secs_f64()
+        );
     }
     let mut best: Option<u32> = None;
     for rate in [
