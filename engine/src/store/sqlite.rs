@@ -198,8 +198,8 @@ impl SqliteStore {
         Ok(Tx::new(self.writer.begin_with("BEGIN IMMEDIATE").await?))
     }
 
-    /// Whether an urgent write waits for the writer: a long transaction that can stop early
-    /// (a group commit, a claim) does, once it has done something.
+    /// Whether an urgent write waits for the writer: a transaction that can stop early (a
+    /// group commit, a claim) then does, after `HOLD_BEFORE_YIELDING`.
     fn writer_wanted(&self) -> bool {
         self.gate.wanted()
     }
@@ -235,8 +235,9 @@ impl SqliteStore {
 /// Urgent writes first. SQLite has one writer, and the executor's transactions (a group
 /// commit of many completions, a claim of many steps) hold it for milliseconds: a webhook's
 /// run, whose `202` waits for its commit, would queue behind each of them. While an urgent
-/// write waits, other writes do not start, and the one under way stops at its next
-/// opportunity; so a run's creation waits for at most part of one transaction.
+/// write waits, no other write starts, and one under way that can stop early (a group commit,
+/// a claim) does so once it has held the writer for `HOLD_BEFORE_YIELDING`; so a run's
+/// creation waits only for the writes already queued for the connection, each cut short.
 #[derive(Default)]
 struct WriterGate {
     /// Urgent writes waiting for the writer connection.
