@@ -294,17 +294,7 @@ impl Engine {
             Some(i) => format!("{}/{}/{i}", run.id, step.name),
             None => format!("{}/{}", run.id, step.name),
         };
-        let call = Invocation {
-            function: &step.function,
-            call: &step.call,
-            timeout_ms: step.timeout_ms,
-            retry: &step.retry,
-            on_error: step.on_error,
-            idempotency_key: step.idempotency_key.as_ref(),
-            expect: step.expect.as_ref(),
-            own_name: &step.name,
-            default_key,
-        };
+        let call = Invocation::of_step(step, default_key);
         self.invoke(plan, run, claimed, call, scope).await
     }
 
@@ -365,17 +355,7 @@ impl Engine {
                 "kind": error.get("class").or_else(|| error.pointer("/error/class")).cloned().unwrap_or(Value::Null),
             }),
         );
-        let call = Invocation {
-            function: &step.function,
-            call: &step.call,
-            timeout_ms: step.timeout_ms,
-            retry: &step.retry,
-            on_error: step.on_error,
-            idempotency_key: step.idempotency_key.as_ref(),
-            expect: step.expect.as_ref(),
-            own_name: &step.name,
-            default_key: format!("{}/{}", run.id, claimed.key),
-        };
+        let call = Invocation::of_step(step, format!("{}/{}", run.id, claimed.key));
         self.invoke(plan, run, claimed, call, scope).await
     }
 
@@ -593,6 +573,23 @@ struct Invocation<'p> {
     expect: Option<&'p braid_dsl::ast::Expr>,
     own_name: &'p str,
     default_key: String,
+}
+
+impl<'p> Invocation<'p> {
+    /// The call of `step` itself (a main, item or `on_failure` step), with its options.
+    fn of_step(step: &'p StepPlan, default_key: String) -> Self {
+        Invocation {
+            function: &step.function,
+            call: &step.call,
+            timeout_ms: step.timeout_ms,
+            retry: &step.retry,
+            on_error: step.on_error,
+            idempotency_key: step.idempotency_key.as_ref(),
+            expect: step.expect.as_ref(),
+            own_name: &step.name,
+            default_key,
+        }
+    }
 }
 
 /// The names of the steps `step` depends on.
