@@ -22,22 +22,107 @@ enum Taken {
     Settled(Option<String>),
 }
 
-/// Takes the step of a row read with [`candidate_columns!`] for `worker_id` until
-/// `lease_until`: a new attempt (with its attempt row) unless it was only waiting.
+/// The columns of a step a claim reads (with the run's, in [`candidate_columns!`]); also
+/// what a completion's `UPDATE … RETURNING` gives of the dependents it made ready.
+macro_rules! candidate_step_columns {
+    () => {
+        "run_id, key, phase, status, attempt, max_attempts, state, waiting_for, \
+         idempotency_key, parent_key, item_index, claimed_from"
+    };
+}
+
+/// A step that may be taken, with what taking it needs to know of its run.
+struct Candidate {
+    run_id: String,
+    key: String,
+    status: StepStatus,
+    phase: Phase,
+    attempt: i64,
+    max_attempts: i64,
+    state: Option<String>,
+    waiting_for: Option<String>,
+    idempotency_key: Option<String>,
+    parent_key: Option<String>,
+    item_index: Option<i64>,
+    claimed_from: Option<String>,
+    workflow: String,
+    version_hash: String,
+    run_status: RunStatus,
+    stage: Stage,
+}
+
+/// What a candidate needs of its run.
+struct CandidateRun<'a> {
+    workflow: &'a str,
+    version_hash: &'a str,
+    status: RunStatus,
+    stage: Stage,
+}
+
+impl Candidate {
+    /// From a row read with [`candidate_columns!`].
+    fn read(row: &<Db as sqlx::Database>::Row) -> Result<Self, StoreError> {
+        let workflow: String = row.try_get("workflow")?;
+        let version_hash: String = row.try_get("version_hash")?;
+        let run = CandidateRun {
+            workflow: &workflow,
+            version_hash: &version_hash,
+            status: row.try_get::<String, _>("run_status")?.parse()?,
+            stage: row.try_get::<String, _>("stage")?.parse()?,
+        };
+        Self::of_run(row, &run)
+    }
+
+    /// From a row with [`candidate_step_columns!`], of `run`.
+    fn of_run(row: &<Db as sqlx::Database>::Row, run: &CandidateRun) -> Result<Self, StoreError> {
+        Ok(Candidate {
+            run_id: row.try_get("run_id")?,
+            key: row.try_get("key")?,
+            status: row.try_get::<String, _>("status")?.parse()?,
+            phase: row.try_get::<String, _>("phase")?.parse()?,
+            attempt: row.try_get("attempt")?,
+            max_attempts: row.try_get("max_attempts")?,
+            state: row.try_get("state")?,
+            waiting_for: row.try_get("waiting_for")?,
+            idempotency_key: row.try_get("idempotency_key")?,
+            parent_key: row.try_get("parent_key")?,
+            item_index: row.try_get("item_index")?,
+            claimed_from: row.try_get("claimed_from")?,
+            workflow: run.workflow.to_string(),
+            version_hash: run.version_hash.to_string(),
+            run_status: run.status,
+            stage: run.stage,
+        })
+    }
+}
+
+/// Takes `candidate` for `worker_id` until `lease_until`: a new attempt (with its attempt
+/// row) unless it was only waiting.
 async fn take(
     c: &mut Tx,
-    row: &<Db as sqlx::Database>::Row,
+    candidate: Candidate,
     worker_id: &str,
     now: i64,
     lease_until: i64,
 ) -> Result<Taken, StoreError> {
-    let run_id: String = row.try_get("run_id")?;
-    let key: String = row.try_get("key")?;
-    let status: StepStatus = row.try_get::<String, _>("status")?.parse()?;
-    let phase: Phase = row.try_get::<String, _>("phase")?.parse()?;
-    let run_status: RunStatus = row.try_get::<String, _>("run_status")?.parse()?;
-    let stage: Stage = row.try_get::<String, _>("stage")?.parse()?;
-    let claimed_from: Option<String> = row.try_get("claimed_from")?;
+    let Candidate {
+        run_id,
+        key,
+        status,
+        phase,
+        attempt,
+        max_attempts,
+        state,
+        waiting_for,
+        idempotency_key,
+        parent_key,
+        item_index,
+        claimed_from,
+        workflow,
+        version_hash,
+        run_status,
+        stage,
+    } = candidate;
     let lost_lease = status == StepStatus::Running;
     if lost_lease {
         // Its worker died (or hung) mid-attempt: that attempt is over.
@@ -51,7 +136,7 @@ async fn take(
     }
     let resumed =
         status == StepStatus::Waiting || (lost_lease && claimed_from.as_deref() == Some(FROM_WAIT));
-    let mut attempt = to_u32(row.try_get("attempt")?, "attempt")?;
+    let mut attempt = to_u32(attempt, "attempt")?;
     if !resumed {
         attempt += 1;
         sqlx::query(
@@ -107,24 +192,18 @@ async fn take(
     }
     Ok(Taken::Claimed(Box::new(Claimed {
         run_id,
-        workflow: row.try_get("workflow")?,
-        version_hash: row.try_get("version_hash")?,
+        workflow,
+        version_hash,
         key,
         phase,
         attempt,
-        max_attempts: to_u32(row.try_get("max_attempts")?, "max_attempts")?,
+        max_attempts: to_u32(max_attempts, "max_attempts")?,
         resumed_from_wait: resumed,
-        state: parse_json(row.try_get("state")?, "step state")?,
-        waiting_for: row
-            .try_get::<Option<String>, _>("waiting_for")?
-            .as_deref()
-            .and_then(WaitFor::decode),
-        idempotency_key: row.try_get("idempotency_key")?,
-        parent_key: row.try_get("parent_key")?,
-        item_index: row
-            .try_get::<Option<i64>, _>("item_index")?
-            .map(|i| to_u32(i, "item_index"))
-            .transpose()?,
+        state: parse_json(state, "step state")?,
+        waiting_for: waiting_for.as_deref().and_then(WaitFor::decode),
+        idempotency_key,
+        parent_key,
+        item_index: item_index.map(|i| to_u32(i, "item_index")).transpose()?,
         lease_expires_at: lease_until,
     })))
 }
@@ -150,10 +229,12 @@ async fn take_ready(
     .fetch_optional(c.conn())
     .await?;
     let Some(row) = row else { return Ok(None) };
-    Ok(match take(c, &row, worker_id, now, lease_until).await? {
-        Taken::Claimed(claimed) => Some(*claimed),
-        Taken::Settled(_) => None,
-    })
+    Ok(
+        match take(c, Candidate::read(&row)?, worker_id, now, lease_until).await? {
+            Taken::Claimed(claimed) => Some(*claimed),
+            Taken::Settled(_) => None,
+        },
+    )
 }
 
 impl This {
@@ -182,7 +263,7 @@ impl This {
         let mut claimed = Vec::with_capacity(rows.len());
         let mut failing: Vec<String> = Vec::new();
         for row in &rows {
-            match take(&mut tx, row, worker_id, now, lease_until).await? {
+            match take(&mut tx, Candidate::read(row)?, worker_id, now, lease_until).await? {
                 Taken::Claimed(step) => claimed.push(*step),
                 Taken::Settled(Some(run_id)) => failing.push(run_id),
                 Taken::Settled(None) => {}

@@ -5,24 +5,27 @@ struct Held {
     phase: Phase,
     parent_key: Option<String>,
     claimed_from: Option<String>,
+    /// The run's workflow and plan, for a hand-off taken without reading the run again.
+    workflow: String,
+    version_hash: String,
 }
 
 /// What recording one completion did.
 struct Applied {
     report: CompletionReport,
     /// Steps of the run it made ready.
-    ready: Vec<String>,
+    ready: MadeReady,
 }
 
 impl Applied {
     fn lost() -> Self {
         Applied {
             report: CompletionReport::LeaseLost,
-            ready: Vec::new(),
+            ready: MadeReady::default(),
         }
     }
 
-    fn done(ready: Vec<String>) -> Self {
+    fn done(ready: MadeReady) -> Self {
         Applied {
             report: CompletionReport::Applied,
             ready,
@@ -56,8 +59,16 @@ impl This {
         let mut refresh: Vec<&str> = Vec::new();
         for completion in batch {
             let applied = apply(&mut tx, completion, now).await?;
-            let next = match (lease_ms, applied.ready.first()) {
-                (Some(lease), Some(key)) => {
+            let MadeReady { keys, first } = applied.ready;
+            let next = match (lease_ms, first, keys.first()) {
+                (Some(lease), Some(candidate), _) => {
+                    let until = now.saturating_add(lease);
+                    match take(&mut tx, candidate, &completion.worker_id, now, until).await? {
+                        Taken::Claimed(claimed) => Some(*claimed),
+                        Taken::Settled(_) => None,
+                    }
+                }
+                (Some(lease), None, Some(key)) => {
                     let until = now.saturating_add(lease);
                     take_ready(
                         &mut tx,
@@ -72,7 +83,7 @@ impl This {
                 _ => None,
             };
             // A run that just got a ready step is running; any other may now be waiting.
-            if applied.report == CompletionReport::Applied && applied.ready.is_empty() {
+            if applied.report == CompletionReport::Applied && keys.is_empty() {
                 refresh.push(&completion.run_id);
             }
             results.push((applied.report, next));
@@ -96,7 +107,7 @@ impl This {
 async fn apply(c: &mut Tx, done: &Completion, now: i64) -> Result<Applied, StoreError> {
     let row = sqlx::query(
         "SELECT s.phase, s.parent_key, s.claimed_from, r.status, r.stage, r.parent_run_id, \
-         r.parent_step_key FROM steps s JOIN runs r ON r.id = s.run_id \
+         r.parent_step_key, r.workflow, r.version_hash FROM steps s JOIN runs r ON r.id = s.run_id \
          WHERE s.run_id = $1 AND s.key = $2 AND s.status = 'running' AND s.lease_owner = $3 \
          AND s.attempt = $4",
     )
@@ -113,6 +124,8 @@ async fn apply(c: &mut Tx, done: &Completion, now: i64) -> Result<Applied, Store
         phase: row.try_get::<String, _>("phase")?.parse()?,
         parent_key: row.try_get("parent_key")?,
         claimed_from: row.try_get("claimed_from")?,
+        workflow: row.try_get("workflow")?,
+        version_hash: row.try_get("version_hash")?,
     };
     let run = run_state(&row)?;
     let (run_id, key) = (done.run_id.as_str(), done.key.as_str());
@@ -125,9 +138,9 @@ async fn apply(c: &mut Tx, done: &Completion, now: i64) -> Result<Applied, Store
     }
     if !run.stage.admits(run.status, held.phase) {
         settle_late(c, &run, run_id, key, &done.outcome, now).await?;
-        return Ok(Applied::done(Vec::new()));
+        return Ok(Applied::done(MadeReady::default()));
     }
-    let mut ready = Vec::new();
+    let mut ready = MadeReady::default();
     match &done.outcome {
         Outcome::Succeeded { output } => {
             finish_step(

@@ -9,6 +9,16 @@ macro_rules! terminal_statuses {
     };
 }
 
+/// The steps a completion made ready.
+#[derive(Default)]
+struct MadeReady {
+    /// Their keys.
+    keys: Vec<String>,
+    /// The first of them as read by the change that made it ready, when that is all taking
+    /// it needs (the hand-off then reads nothing again).
+    first: Option<Candidate>,
+}
+
 /// A step is done (succeeded, skipped, or failed in a way that lets the run go on): its
 /// dependents lose a dependency and start when they have none left (if the run's stage admits
 /// them); an item frees its slot and the last item wakes its parent. Returns the steps that
@@ -20,14 +30,17 @@ async fn step_done(
     key: &str,
     held: &Held,
     now: i64,
-) -> Result<Vec<String>, StoreError> {
+) -> Result<MadeReady, StoreError> {
     if let Some(parent) = &held.parent_key {
-        return item_done(c, run_id, parent, now).await;
+        return Ok(MadeReady {
+            keys: item_done(c, run_id, parent, now).await?,
+            first: None,
+        });
     }
     // Dependents have the same phase, except `$output`, which the main stage admits too.
     // (In SET, columns read their values from before the update.)
     let admits = run.stage.admits(run.status, held.phase);
-    let rows = sqlx::query(
+    let rows = sqlx::query(concat!(
         "UPDATE steps SET deps_open = deps_open - 1, \
          status = CASE WHEN $4 AND status = 'pending' AND deps_open <= 1 THEN 'ready' \
          ELSE status END, \
@@ -36,21 +49,35 @@ async fn step_done(
          due_at = CASE WHEN $4 AND status = 'pending' AND deps_open <= 1 THEN $3 \
          ELSE due_at END, updated = $3 \
          WHERE run_id = $1 AND key IN (SELECT key FROM step_deps WHERE run_id = $1 \
-         AND dep_key = $2) RETURNING key, status",
-    )
+         AND dep_key = $2) RETURNING ",
+        candidate_step_columns!()
+    ))
     .bind(run_id)
     .bind(key)
     .bind(now)
     .bind(admits)
     .fetch_all(c.conn())
     .await?;
-    let mut ready = Vec::new();
+    // A main step's completion changes nothing of its run before this: the run as read with
+    // the step is the run its dependents are taken in. (Compensation and `on_failure` steps
+    // move the run on afterwards, so theirs are read again.)
+    let taken_as_read = held.phase == Phase::Main;
+    let run_now = CandidateRun {
+        workflow: &held.workflow,
+        version_hash: &held.version_hash,
+        status: run.status,
+        stage: run.stage,
+    };
+    let mut ready = MadeReady::default();
     for row in rows {
         if row.try_get::<String, _>("status")? == StepStatus::Ready.as_str() {
-            ready.push(row.try_get::<String, _>("key")?);
+            if taken_as_read && ready.first.is_none() {
+                ready.first = Some(Candidate::of_run(&row, &run_now)?);
+            }
+            ready.keys.push(row.try_get::<String, _>("key")?);
         }
     }
-    for k in &ready {
+    for k in &ready.keys {
         event(c, run_id, now, "step_ready", Some(k), None).await?;
     }
     Ok(ready)
