@@ -70,8 +70,6 @@ impl KvTokenStore {
     }
 }
 
-pub use crate::http_client::http_client;
-
 /// When the cached token of each OAuth2 connection of the loaded workflows expires (epoch ms),
 /// by connection name: for the `braid_oauth_token_expiry_seconds` metric.
 pub async fn token_expiries(engine: &crate::executor::Engine) -> Vec<(String, i64)> {

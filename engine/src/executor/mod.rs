@@ -104,7 +104,7 @@ impl Engine {
         let (progress, _) = broadcast::channel(1024);
         let redactor = Redactor::new();
         // OAuth2 tokens live in the store: shared by every run and every engine process on it.
-        let http = crate::token_store::http_client(
+        let http = crate::http_client::http_client(
             store.clone(),
             crate::crypto::Sealer::from_env(),
             clock.clone(),

@@ -4,7 +4,8 @@
 /// on shutdown returns to it and a lost lease of a woken step is not counted as an attempt.
 const FROM_WAIT: &str = "waiting";
 
-/// The columns a claim reads of a step and its run, prefixed for `steps s JOIN runs r`.
+/// The columns a claim reads of a step and its run, prefixed for `steps s JOIN runs r` (the
+/// step's are those of [`candidate_step_columns!`]: keep the two lists alike).
 macro_rules! candidate_columns {
     () => {
         "s.run_id, s.key, s.phase, s.status, s.attempt, s.max_attempts, s.state, \

@@ -380,23 +380,26 @@ async fn spawn(
     state: Option<&Value>,
     now: i64,
 ) -> Result<(), StoreError> {
-    let rows: Vec<StepRow> = children
+    let rows: Vec<(&str, StepRow)> = children
         .iter()
         .enumerate()
-        .map(|(i, s)| StepRow {
-            key: s.key.clone(),
-            phase: Phase::Main,
-            status: StepStatus::Pending,
-            deps: Vec::new(),
-            max_attempts: s.max_attempts.max(1),
-            has_compensation: false,
-            compensation_max_attempts: 1,
-            idempotency_key: s.idempotency_key.clone(),
-            parent_key: Some(key.to_string()),
-            item_index: Some(i as u32),
+        .map(|(i, s)| {
+            let row = StepRow {
+                key: s.key.clone(),
+                phase: Phase::Main,
+                status: StepStatus::Pending,
+                deps: Vec::new(),
+                max_attempts: s.max_attempts.max(1),
+                has_compensation: false,
+                compensation_max_attempts: 1,
+                idempotency_key: s.idempotency_key.clone(),
+                parent_key: Some(key.to_string()),
+                item_index: Some(i as u32),
+            };
+            (run_id, row)
         })
         .collect();
-    insert_steps(c, run_id, &rows, now).await?;
+    insert_step_rows(c, &rows, now).await?;
     let open: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM steps WHERE run_id = $1 AND parent_key = $2 \
          AND status NOT IN ('succeeded', 'failed', 'skipped', 'compensated', 'compensation_failed')",

@@ -92,33 +92,11 @@ impl This {
             .iter()
             .flat_map(|(id, run)| new_step_rows(run).into_iter().map(move |r| (*id, r)))
             .collect();
-        insert_steps_of_runs(&mut tx, &rows, now).await?;
-        let deps: Vec<(&str, &str, &str)> = rows
-            .iter()
-            .flat_map(|(id, r)| {
-                r.deps
-                    .iter()
-                    .map(move |d| (*id, r.key.as_str(), d.as_str()))
-            })
-            .collect();
-        insert_deps_of_runs(&mut tx, &deps).await?;
-        for chunk in created.chunks(INSERT_CHUNK) {
-            let mut q = sqlx::QueryBuilder::<Db>::new(
-                "INSERT INTO events (run_id, at, kind, step_key, data) ",
-            );
-            q.push_values(chunk, |mut b, (id, run)| {
-                let data =
-                    serde_json::json!({ "workflow": run.workflow, "version": run.version_hash });
-                b.push_bind(*id)
-                    .push_bind(now)
-                    .push_bind("run_created")
-                    .push_bind(None::<String>)
-                    .push_bind(json_text(&data));
-            });
-            q.build()
-                .persistent(cached(chunk.len()))
-                .execute(tx.conn())
-                .await?;
+        insert_step_rows(&mut tx, &rows, now).await?;
+        // Written with the commit, all in one statement.
+        for (id, run) in &created {
+            let data = serde_json::json!({ "workflow": run.workflow, "version": run.version_hash });
+            event(&mut tx, id, now, "run_created", None, Some(&data)).await?;
         }
         tx.commit().await?;
         Ok(outcomes)
@@ -187,48 +165,10 @@ fn new_step_rows(run: &NewRun) -> Vec<StepRow> {
     rows
 }
 
-/// Inserts step rows; ready rows are due now.
-async fn insert_steps(
-    c: &mut Tx,
-    run_id: &str,
-    rows: &[StepRow],
-    now: i64,
-) -> Result<(), StoreError> {
-    for chunk in rows.chunks(INSERT_CHUNK) {
-        let mut q = sqlx::QueryBuilder::<Db>::new(
-            "INSERT INTO steps (run_id, key, phase, status, max_attempts, deps_open, \
-             has_compensation, compensation_max_attempts, idempotency_key, parent_key, \
-             item_index, ready_at, due_at, created, updated) ",
-        );
-        q.push_values(chunk, |mut b, r| {
-            let due = (r.status == StepStatus::Ready).then_some(now);
-            b.push_bind(run_id)
-                .push_bind(r.key.clone())
-                .push_bind(r.phase.as_str())
-                .push_bind(r.status.as_str())
-                .push_bind(i64::from(r.max_attempts))
-                .push_bind(r.deps.len() as i64)
-                .push_bind(r.has_compensation)
-                .push_bind(i64::from(r.compensation_max_attempts))
-                .push_bind(r.idempotency_key.clone())
-                .push_bind(r.parent_key.clone())
-                .push_bind(r.item_index.map(i64::from))
-                .push_bind(due)
-                .push_bind(due)
-                .push_bind(now)
-                .push_bind(now);
-        });
-        q.push(" ON CONFLICT DO NOTHING");
-        q.build()
-            .persistent(cached(chunk.len()))
-            .execute(c.conn())
-            .await?;
-    }
-    Ok(())
-}
-
-/// Inserts the step rows of several runs, `(run id, row)`; ready rows are due now.
-async fn insert_steps_of_runs(
+/// Inserts step rows, `(run id, row)`, of one run or several, with their dependency edges;
+/// ready rows are due now. A row that exists already (a `for_each` item of an earlier try of
+/// the run) is kept as it is.
+async fn insert_step_rows(
     c: &mut Tx,
     rows: &[(&str, StepRow)],
     now: i64,
@@ -263,32 +203,18 @@ async fn insert_steps_of_runs(
             .execute(c.conn())
             .await?;
     }
-    Ok(())
-}
-
-/// Inserts the dependency edges of several runs, `(run id, step, dependency)`.
-async fn insert_deps_of_runs(c: &mut Tx, deps: &[(&str, &str, &str)]) -> Result<(), StoreError> {
+    let deps: Vec<(&str, &str, &str)> = rows
+        .iter()
+        .flat_map(|(run_id, r)| {
+            r.deps
+                .iter()
+                .map(move |d| (*run_id, r.key.as_str(), d.as_str()))
+        })
+        .collect();
     for chunk in deps.chunks(INSERT_CHUNK) {
         let mut q = sqlx::QueryBuilder::<Db>::new("INSERT INTO step_deps (run_id, key, dep_key) ");
         q.push_values(chunk, |mut b, (run_id, key, dep)| {
             b.push_bind(*run_id).push_bind(*key).push_bind(*dep);
-        });
-        q.build()
-            .persistent(cached(chunk.len()))
-            .execute(c.conn())
-            .await?;
-    }
-    Ok(())
-}
-
-/// Inserts dependency edges `(step, dependency)`.
-async fn insert_deps(c: &mut Tx, run_id: &str, deps: &[(&str, &str)]) -> Result<(), StoreError> {
-    for chunk in deps.chunks(INSERT_CHUNK) {
-        let mut q = sqlx::QueryBuilder::<Db>::new("INSERT INTO step_deps (run_id, key, dep_key) ");
-        q.push_values(chunk, |mut b, (key, dep)| {
-            b.push_bind(run_id)
-                .push_bind(key.to_string())
-                .push_bind(dep.to_string());
         });
         q.build()
             .persistent(cached(chunk.len()))

@@ -262,12 +262,8 @@ async fn start_compensation(c: &mut Tx, run_id: &str, now: i64) -> Result<(), St
     let keys: Vec<&str> = new_rows.iter().map(|r| r.key.as_str()).collect();
     let data = serde_json::json!({ "order": keys });
     event(c, run_id, now, "compensation_started", None, Some(&data)).await?;
-    insert_steps(c, run_id, &new_rows, now).await?;
-    let deps: Vec<(&str, &str)> = new_rows
-        .iter()
-        .flat_map(|r| r.deps.iter().map(move |d| (r.key.as_str(), d.as_str())))
-        .collect();
-    insert_deps(c, run_id, &deps).await
+    let rows: Vec<(&str, StepRow)> = new_rows.into_iter().map(|r| (run_id, r)).collect();
+    insert_step_rows(c, &rows, now).await
 }
 
 /// Wakes the dormant `on_failure` steps: those without dependencies become ready.
