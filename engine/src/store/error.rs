@@ -120,6 +120,33 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        use rusqlite::Error as E;
+        match &e {
+            E::SqliteFailure(failure, _) => {
+                match classify_sqlite(&failure.extended_code.to_string()) {
+                    Class::Contention => StoreError::Contention(e.to_string()),
+                    Class::Unavailable => StoreError::Unavailable(e.to_string()),
+                    // SQLITE_CONSTRAINT_PRIMARYKEY, SQLITE_CONSTRAINT_UNIQUE
+                    Class::Other if matches!(failure.extended_code, 1555 | 2067) => {
+                        StoreError::Conflict(e.to_string())
+                    }
+                    Class::Other => StoreError::Database(e.to_string()),
+                }
+            }
+            E::FromSqlConversionFailure(..)
+            | E::IntegralValueOutOfRange(..)
+            | E::Utf8Error(_)
+            | E::InvalidColumnIndex(_)
+            | E::InvalidColumnName(_)
+            | E::InvalidColumnType(..) => StoreError::Corrupt(e.to_string()),
+            E::InvalidPath(_) => StoreError::Unavailable(e.to_string()),
+            _ => StoreError::Database(e.to_string()),
+        }
+    }
+}
+
 impl From<sqlx::migrate::MigrateError> for StoreError {
     fn from(e: sqlx::migrate::MigrateError) -> Self {
         match e {

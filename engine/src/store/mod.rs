@@ -6,13 +6,14 @@
 //! steps are ready, leases, attempts, timers, the run's status, failure handling with
 //! compensation in reverse order of completion, and the history of every change (events).
 //!
-//! Both implementations share one body of SQL (`sql.rs`, included into `sqlite.rs` and
-//! `postgres.rs`); only claiming (`FOR NO KEY UPDATE SKIP LOCKED` on PostgreSQL) and
+//! Both implementations share one body of SQL (`shared/`, included into `sqlite.rs` and
+//! `postgres.rs`, written against the query layer of `sql/`); only claiming (`FOR NO KEY UPDATE SKIP LOCKED` on PostgreSQL) and
 //! transaction start (`BEGIN IMMEDIATE` on SQLite) differ. Every operation is one
 //! transaction, re-run automatically when the database aborts it for contention.
 
 mod error;
 mod postgres;
+mod sql;
 mod sqlite;
 mod types;
 mod validate;

@@ -15,8 +15,10 @@ use crate::clock::Clock;
 
 /// The database of this module's copy of the shared body.
 type Db = sqlx::Postgres;
-/// A connection of [`Db`].
+/// A connection, as the shared body runs statements on it.
 type Conn = sqlx::PgConnection;
+/// A write transaction, as the shared body's `Tx` holds it.
+type DbTx = sqlx::Transaction<'static, Db>;
 /// The store the shared body implements [`Store`] for.
 type This = PostgresStore;
 /// Which backend this is.

@@ -1,10 +1,9 @@
 //! The SQLite store: one database file in WAL mode, one write connection (writers queue in
 //! the process instead of spinning on `SQLITE_BUSY`; each write transaction starts with
 //! `BEGIN IMMEDIATE`, so another process's writer makes it wait for the busy timeout rather
-//! than fail on a lock upgrade) and a pool of read connections.
+//! than fail on a lock upgrade) and a pool of read connections. Statements run on the
+//! calling thread (see `sql/sqlite.rs`).
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use std::str::FromStr;
 use std::time::Duration;
 
 use super::Synchronous;
@@ -12,14 +11,15 @@ use async_trait::async_trait;
 use serde_json::Value;
 use std::sync::Arc;
 
+use super::sql::sqlite::{Opener, ReadTx, Readers, WriteTx, Writer};
 use super::validate::validate_steps;
 use super::*;
 use crate::clock::Clock;
 
-/// The database of this module's copy of the shared body.
-type Db = sqlx::Sqlite;
-/// A connection of [`Db`].
-type Conn = sqlx::SqliteConnection;
+/// A connection, as the shared body runs statements on it.
+type Conn = rusqlite::Connection;
+/// A write transaction, as the shared body's `Tx` holds it.
+type DbTx = WriteTx;
 /// The store the shared body implements [`Store`] for.
 type This = SqliteStore;
 /// Which backend this is.
@@ -49,9 +49,9 @@ macro_rules! lock_rows {
 
 /// The SQLite implementation of [`Store`].
 pub struct SqliteStore {
-    writer: sqlx::SqlitePool,
+    writer: Writer,
     gate: WriterGate,
-    reader: sqlx::SqlitePool,
+    reader: Readers,
     clock: Arc<dyn Clock>,
     url: String,
 }
@@ -64,26 +64,29 @@ impl std::fmt::Debug for SqliteStore {
     }
 }
 
-/// Settings read from a `sqlite://` URL, with Braid's own parameters taken out.
+/// Settings read from a `sqlite:` URL.
 #[derive(Debug, PartialEq)]
 struct SqliteUrl {
-    /// The URL to hand to sqlx.
-    url: String,
+    /// The database as an SQLite URI filename (`file:path?mode=…`).
+    uri: String,
     synchronous: Option<Synchronous>,
     busy_timeout: Option<Duration>,
-    in_memory: bool,
 }
 
-/// Splits Braid's `synchronous` and `busy_timeout` parameters off a `sqlite:` URL.
+/// Reads a `sqlite://path` (or `sqlite:path`) URL: Braid's `synchronous` and `busy_timeout`
+/// parameters, and SQLite's own URI parameters (`mode`, `vfs`, `immutable`…), passed on.
 fn parse_url(url: &str) -> Result<SqliteUrl, StoreError> {
     let (base, query) = match url.split_once('?') {
         Some((b, q)) => (b, q),
         None => (url, ""),
     };
+    let path = base
+        .strip_prefix("sqlite://")
+        .or_else(|| base.strip_prefix("sqlite:"))
+        .ok_or_else(|| StoreError::Invalid(format!("{url}: a sqlite:// URL expected")))?;
     let mut kept = Vec::new();
     let mut synchronous = None;
     let mut busy_timeout = None;
-    let mut in_memory = base.contains(":memory:");
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         match k {
@@ -104,24 +107,33 @@ fn parse_url(url: &str) -> Result<SqliteUrl, StoreError> {
                 })?;
                 busy_timeout = Some(Duration::from_millis(ms));
             }
-            _ => {
-                if k == "mode" && v == "memory" {
-                    in_memory = true;
-                }
-                kept.push(pair);
-            }
+            _ => kept.push(pair),
         }
     }
-    let url = if kept.is_empty() {
-        base.to_string()
-    } else {
-        format!("{base}?{}", kept.join("&"))
-    };
+    if path.is_empty() || path == ":memory:" || kept.contains(&"mode=memory") {
+        // Each of the store's connections would see a database of its own.
+        return Err(StoreError::Invalid(format!(
+            "{url}: an in-memory SQLite database is not supported; use a file, e.g. sqlite://braid.db"
+        )));
+    }
+    // A URI filename: `%`, `?` and `#` in the path are escaped.
+    let mut uri = String::from("file:");
+    for ch in path.chars() {
+        match ch {
+            '%' => uri.push_str("%25"),
+            '?' => uri.push_str("%3F"),
+            '#' => uri.push_str("%23"),
+            c => uri.push(c),
+        }
+    }
+    if !kept.is_empty() {
+        uri.push('?');
+        uri.push_str(&kept.join("&"));
+    }
     Ok(SqliteUrl {
-        url,
+        uri,
         synchronous,
         busy_timeout,
-        in_memory,
     })
 }
 
@@ -135,46 +147,19 @@ impl SqliteStore {
             .or(parsed.synchronous)
             .unwrap_or(Synchronous::Full)
         {
-            Synchronous::Full => SqliteSynchronous::Full,
-            Synchronous::Normal => SqliteSynchronous::Normal,
+            Synchronous::Full => "FULL",
+            Synchronous::Normal => "NORMAL",
         };
-        let connect = SqliteConnectOptions::from_str(&parsed.url)
-            .map_err(|e| StoreError::Invalid(format!("{url}: {e}")))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(synchronous)
-            .busy_timeout(parsed.busy_timeout.unwrap_or(options.busy_timeout))
-            .foreign_keys(true)
-            .statement_cache_capacity(256);
-        // A connection to a local file does not go stale: no ping (a round trip to the
-        // connection's worker thread) before every use.
-        let writer_options = SqlitePoolOptions::new()
-            .test_before_acquire(false)
-            .max_connections(1)
-            .acquire_timeout(options.acquire_timeout);
-        let (writer, reader) = if parsed.in_memory {
-            // Every connection to `:memory:` is a database of its own: share one.
-            let pool = writer_options
-                .min_connections(1)
-                .idle_timeout(None)
-                .max_lifetime(None)
-                .connect_with(connect)
-                .await?;
-            (pool.clone(), pool)
-        } else {
-            let writer = writer_options.connect_with(connect.clone()).await?;
-            let reader = SqlitePoolOptions::new()
-                .test_before_acquire(false)
-                .max_connections(options.max_connections.max(1))
-                .acquire_timeout(options.acquire_timeout)
-                .connect_with(connect)
-                .await?;
-            (writer, reader)
+        let opener = Opener {
+            uri: parsed.uri,
+            synchronous,
+            busy_timeout: parsed.busy_timeout.unwrap_or(options.busy_timeout),
         };
+        let writer = Writer::open(&opener)?;
         let store = SqliteStore {
             writer,
             gate: WriterGate::default(),
-            reader,
+            reader: Readers::new(opener, options.max_connections as usize),
             clock: options.clock.clone(),
             url: url.to_string(),
         };
@@ -188,14 +173,14 @@ impl SqliteStore {
     /// statement.
     async fn begin_write(&self) -> Result<Tx, StoreError> {
         self.gate.clear().await;
-        Ok(Tx::new(self.writer.begin_with("BEGIN IMMEDIATE").await?))
+        Ok(Tx::new(self.writer.begin().await?))
     }
 
     /// As [`SqliteStore::begin_write`], ahead of the writes not yet started, and asking the
     /// one under way to finish early (see [`WriterGate`]).
     async fn begin_urgent_write(&self) -> Result<Tx, StoreError> {
         let _waiting = self.gate.enter();
-        Ok(Tx::new(self.writer.begin_with("BEGIN IMMEDIATE").await?))
+        Ok(Tx::new(self.writer.begin().await?))
     }
 
     /// Whether an urgent write waits for the writer: a transaction that can stop early (a
@@ -205,30 +190,27 @@ impl SqliteStore {
     }
 
     /// Starts a read transaction: one consistent snapshot (WAL).
-    async fn begin_read(&self) -> Result<sqlx::Transaction<'static, Db>, StoreError> {
-        Ok(self.reader.begin().await?)
+    async fn begin_read(&self) -> Result<ReadTx<'_>, StoreError> {
+        self.reader.begin()
     }
 
     /// The pool for single-statement reads.
-    fn read_pool(&self) -> &sqlx::Pool<Db> {
+    fn read_pool(&self) -> &Readers {
         &self.reader
     }
 
     /// Applies `migrations/sqlite`.
     async fn run_migrations(&self) -> Result<(), StoreError> {
-        let mut migrator = sqlx::migrate!("../migrations/sqlite");
         // Migrations only ever add (tables, columns with defaults, indexes), so an engine
         // older than the database keeps working beside newer ones during a rolling upgrade,
         // and may be restarted: it ignores the migrations it does not know.
-        migrator.set_ignore_missing(true);
-        migrator.run(&self.writer).await?;
-        Ok(())
+        super::sql::sqlite::migrate(&self.writer, &sqlx::migrate!("../migrations/sqlite")).await
     }
 
-    /// Closes both pools.
+    /// Refuses later operations and closes the idle read connections.
     async fn close_pools(&self) {
-        self.writer.close().await;
-        self.reader.close().await;
+        self.writer.close();
+        self.reader.close();
     }
 }
 
@@ -311,16 +293,26 @@ mod url_tests {
         assert_eq!(
             p,
             Some(SqliteUrl {
-                url: "sqlite://data/braid.db?mode=rwc".into(),
+                uri: "file:data/braid.db?mode=rwc".into(),
                 synchronous: Some(Synchronous::Normal),
                 busy_timeout: Some(Duration::from_millis(250)),
-                in_memory: false,
             })
         );
         assert!(parse_url("sqlite://x.db?synchronous=off").is_err());
-        assert!(parse_url("sqlite::memory:")
-            .map(|p| p.in_memory)
-            .unwrap_or(false));
+        assert_eq!(
+            parse_url("sqlite:/tmp/a%b#c.db").map(|p| p.uri).ok(),
+            Some("file:/tmp/a%25b%23c.db".into())
+        );
+    }
+
+    #[test]
+    fn an_in_memory_database_is_refused_with_a_reason() {
+        for url in ["sqlite::memory:", "sqlite://x?mode=memory", "postgres://x"] {
+            assert!(
+                matches!(parse_url(url), Err(StoreError::Invalid(_))),
+                "{url}"
+            );
+        }
     }
 }
 
@@ -332,9 +324,11 @@ mod urgent_write_tests {
     /// A group commit gives the writer up to a run creation waiting for it: it records a
     /// prefix of its batch (at least one completion), and the rest, submitted again, are
     /// recorded by the next transaction.
-    #[tokio::test]
+    // Two threads: statements run on the calling thread, so the group commit runs on one
+    // while this test watches from the other.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_waiting_creation_cuts_a_group_commit_short() {
-        const STEPS: usize = 300;
+        const STEPS: usize = 2000;
         let dir = tempfile::tempdir().expect("tempdir");
         let url = format!("sqlite://{}", dir.path().join("t.db").display());
         let store = SqliteStore::open(&url, &StoreOptions::default())
@@ -380,20 +374,12 @@ mod urgent_write_tests {
 
         let store = Arc::new(store);
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        // The writer connection is back in its pool (it is returned in the background)...
-        while store.writer.num_idle() == 0 {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the writer never came back"
-            );
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
         let group = tokio::spawn({
             let (store, batch) = (store.clone(), batch.clone());
             async move { store.complete_handing_off(&batch, 60_000).await }
         });
-        // ...and once the group commit has taken it, a creation starts waiting for it.
-        while store.writer.num_idle() > 0 {
+        // Once the group commit holds the writer, a creation starts waiting for it.
+        while !store.writer.in_use() {
             assert!(
                 std::time::Instant::now() < deadline,
                 "the group commit never began"

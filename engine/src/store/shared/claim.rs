@@ -62,7 +62,7 @@ struct CandidateRun<'a> {
 
 impl Candidate {
     /// From a row read with [`candidate_columns!`].
-    fn read(row: &<Db as sqlx::Database>::Row) -> Result<Self, StoreError> {
+    fn read(row: &Row) -> Result<Self, StoreError> {
         let workflow: String = row.try_get("workflow")?;
         let version_hash: String = row.try_get("version_hash")?;
         let run = CandidateRun {
@@ -75,7 +75,7 @@ impl Candidate {
     }
 
     /// From a row with [`candidate_step_columns!`], of `run`.
-    fn of_run(row: &<Db as sqlx::Database>::Row, run: &CandidateRun) -> Result<Self, StoreError> {
+    fn of_run(row: &Row, run: &CandidateRun) -> Result<Self, StoreError> {
         Ok(Candidate {
             run_id: row.try_get("run_id")?,
             key: row.try_get("key")?,
@@ -140,7 +140,7 @@ async fn take(
     let mut attempt = to_u32(attempt, "attempt")?;
     if !resumed {
         attempt += 1;
-        sqlx::query(
+        query(
             "INSERT INTO attempts (run_id, key, number, attempt, worker, started) \
              SELECT $1, $2, COALESCE(MAX(number), 0) + 1, $3, $4, $5 FROM attempts \
              WHERE run_id = $1 AND key = $2",
@@ -158,7 +158,7 @@ async fn take(
     } else {
         status.as_str().to_string()
     };
-    sqlx::query(
+    query(
         "UPDATE steps SET status = 'running', claimed_from = $3, lease_owner = $4, \
          lease_expires_at = $5, due_at = $5, attempt = $6, \
          attempts_total = attempts_total + $7, started = COALESCE(started, $8), updated = $8 \
@@ -182,7 +182,7 @@ async fn take(
     let data = serde_json::json!({ "attempt": attempt, "worker": worker_id });
     event(c, &run_id, now, kind, Some(&key), Some(&data)).await?;
     if matches!(run_status, RunStatus::Pending | RunStatus::Waiting) {
-        sqlx::query(
+        query(
             "UPDATE runs SET status = 'running', started = COALESCE(started, $2), \
              updated = $2 WHERE id = $1 AND status IN ('pending', 'waiting')",
         )
@@ -219,7 +219,7 @@ async fn take_ready(
     now: i64,
     lease_until: i64,
 ) -> Result<Option<Claimed>, StoreError> {
-    let row = sqlx::query(concat!(
+    let row = query(concat!(
         "SELECT ",
         candidate_columns!(),
         " FROM steps s JOIN runs r ON r.id = s.run_id \
@@ -249,7 +249,7 @@ impl This {
     ) -> Result<Vec<Claimed>, StoreError> {
         let mut tx = self.begin_write().await?;
         let began = std::time::Instant::now();
-        let rows = sqlx::query(concat!(
+        let rows = query(concat!(
             "SELECT ",
             candidate_columns!(),
             " FROM steps s JOIN runs r ON r.id = s.run_id \
@@ -295,7 +295,7 @@ impl This {
         let mut renewed = Vec::with_capacity(steps.len());
         for chunk in steps.chunks(RENEW_CHUNK) {
             let sql = renew_sql(chunk.len());
-            let mut query = sqlx::query(&sql)
+            let mut query = query(&sql)
                 .persistent(cached(chunk.len()))
                 .bind(worker_id)
                 .bind(until);
@@ -323,7 +323,7 @@ impl This {
         let mut tx = self.begin_write().await?;
         let mut handed_back = 0;
         for step in unstarted {
-            let from: Option<Option<String>> = sqlx::query_scalar(
+            let from: Option<Option<String>> = query_scalar(
                 "SELECT claimed_from FROM steps WHERE run_id = $1 AND key = $2 \
                  AND status = 'running' AND lease_owner = $3",
             )
@@ -336,15 +336,13 @@ impl This {
             let from = from.unwrap_or_else(|| StepStatus::Ready.as_str().to_string());
             let counted = i64::from(from != FROM_WAIT);
             if counted == 1 {
-                sqlx::query(
-                    "DELETE FROM attempts WHERE run_id = $1 AND key = $2 AND finished IS NULL",
-                )
-                .bind(&step.run_id)
-                .bind(&step.key)
-                .execute(tx.conn())
-                .await?;
+                query("DELETE FROM attempts WHERE run_id = $1 AND key = $2 AND finished IS NULL")
+                    .bind(&step.run_id)
+                    .bind(&step.key)
+                    .execute(tx.conn())
+                    .await?;
             }
-            sqlx::query(
+            query(
                 "UPDATE steps SET status = $3, attempt = attempt - $4, \
                  attempts_total = attempts_total - $4, lease_owner = NULL, \
                  lease_expires_at = NULL, due_at = COALESCE(ready_at, $5), updated = $5 \
@@ -360,7 +358,7 @@ impl This {
             handed_back += 1;
         }
         // Whatever else this worker holds is interrupted: let the next start take it at once.
-        sqlx::query(
+        query(
             "UPDATE steps SET lease_expires_at = $2, due_at = $2 \
              WHERE lease_owner = $1 AND status = 'running'",
         )
@@ -374,11 +372,9 @@ impl This {
 
     /// [`Store::next_wake_at`].
     async fn next_wake_at_once(&self) -> Result<Option<i64>, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT MIN(due_at) FROM steps WHERE due_at IS NOT NULL")
-                .fetch_one(self.read_pool())
-                .await?,
-        )
+        query_scalar("SELECT MIN(due_at) FROM steps WHERE due_at IS NOT NULL")
+            .fetch_one(self.read_pool())
+            .await
     }
 }
 
@@ -423,7 +419,7 @@ async fn close_attempt(
     outcome: &str,
     error: Option<&Value>,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    query(
         "UPDATE attempts SET finished = $3, outcome = $4, error = $5 \
          WHERE run_id = $1 AND key = $2 AND finished IS NULL",
     )
@@ -439,7 +435,7 @@ async fn close_attempt(
 
 /// Marks a step that may no longer run as skipped.
 async fn settle_skipped(c: &mut Tx, run_id: &str, key: &str, now: i64) -> Result<(), StoreError> {
-    sqlx::query(
+    query(
         "UPDATE steps SET status = 'skipped', output = 'null', lease_owner = NULL, \
          lease_expires_at = NULL, due_at = NULL, finished = $3, updated = $3 \
          WHERE run_id = $1 AND key = $2",

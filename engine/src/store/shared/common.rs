@@ -1,9 +1,9 @@
 // Shared store body, part 1: helpers every operation uses. The files of `store/shared/` are
-// `include!`d into both `sqlite.rs` and `postgres.rs`, where `Db`, `Conn`, `This`, `BACKEND`
-// and the lock macros are defined: one body of SQL (with `$n` placeholders, which sqlx's SQLite
-// driver accepts too) serves both databases.
+// `include!`d into both `sqlite.rs` and `postgres.rs`, where `Conn`, `DbTx`, `This`, `BACKEND`
+// and the lock macros are defined: one body of SQL (with `$n` placeholders), written against
+// `store/sql`, serves both databases.
 
-use sqlx::Row;
+use super::sql::{query, query_scalar, QueryBuilder, Row};
 
 /// How often an operation aborted for contention (deadlock, serialization failure, busy
 /// database) is re-run before the caller sees [`StoreError::Contention`].
@@ -77,7 +77,7 @@ fn to_u32(n: i64, what: &str) -> Result<u32, StoreError> {
 }
 
 /// The parent of a child run, from a row with `parent_run_id` and `parent_step_key`.
-fn parent_ref(row: &<Db as sqlx::Database>::Row) -> Result<Option<ParentRef>, StoreError> {
+fn parent_ref(row: &Row) -> Result<Option<ParentRef>, StoreError> {
     Ok(
         match (
             row.try_get::<Option<String>, _>("parent_run_id")?,
@@ -90,7 +90,7 @@ fn parent_ref(row: &<Db as sqlx::Database>::Row) -> Result<Option<ParentRef>, St
 }
 
 /// The state of a run, from a row with `status`, `stage` and the parent columns.
-fn run_state(row: &<Db as sqlx::Database>::Row) -> Result<RunState, StoreError> {
+fn run_state(row: &Row) -> Result<RunState, StoreError> {
     Ok(RunState {
         status: row.try_get::<String, _>("status")?.parse()?,
         stage: row.try_get::<String, _>("stage")?.parse()?,
@@ -99,7 +99,7 @@ fn run_state(row: &<Db as sqlx::Database>::Row) -> Result<RunState, StoreError> 
 }
 
 /// A run row as a [`RunRecord`].
-fn run_record(row: &<Db as sqlx::Database>::Row) -> Result<RunRecord, StoreError> {
+fn run_record(row: &Row) -> Result<RunRecord, StoreError> {
     Ok(RunRecord {
         id: row.try_get("id")?,
         workflow: row.try_get("workflow")?,
@@ -119,7 +119,7 @@ fn run_record(row: &<Db as sqlx::Database>::Row) -> Result<RunRecord, StoreError
 }
 
 /// A step row (read with [`step_columns!`]) as a [`StepRecord`].
-fn step_record(row: &<Db as sqlx::Database>::Row) -> Result<StepRecord, StoreError> {
+fn step_record(row: &Row) -> Result<StepRecord, StoreError> {
     Ok(StepRecord {
         key: row.try_get("key")?,
         phase: row.try_get::<String, _>("phase")?.parse()?,
@@ -180,12 +180,12 @@ struct PendingEvent {
 /// together, in the order they were made, just before the transaction commits: one statement
 /// for a whole group commit instead of one per change.
 struct Tx {
-    inner: sqlx::Transaction<'static, Db>,
+    inner: DbTx,
     events: Vec<PendingEvent>,
 }
 
 impl Tx {
-    fn new(inner: sqlx::Transaction<'static, Db>) -> Self {
+    fn new(inner: DbTx) -> Self {
         Tx {
             inner,
             events: Vec::new(),
@@ -201,9 +201,7 @@ impl Tx {
     async fn commit(mut self) -> Result<(), StoreError> {
         let events = std::mem::take(&mut self.events);
         for chunk in events.chunks(INSERT_CHUNK) {
-            let mut q = sqlx::QueryBuilder::<Db>::new(
-                "INSERT INTO events (run_id, at, kind, step_key, data) ",
-            );
+            let mut q = QueryBuilder::new("INSERT INTO events (run_id, at, kind, step_key, data) ");
             q.push_values(chunk, |mut b, e| {
                 b.push_bind(e.run_id.as_str())
                     .push_bind(e.at)
@@ -257,7 +255,7 @@ struct RunState {
 
 /// Reads (and on PostgreSQL locks) a run's state; `None` if there is no such run.
 async fn lock_run(c: &mut Tx, run_id: &str) -> Result<Option<RunState>, StoreError> {
-    let row = sqlx::query(concat!(
+    let row = query(concat!(
         "SELECT status, stage, parent_run_id, parent_step_key FROM runs WHERE id = $1",
         lock_rows!()
     ))

@@ -105,7 +105,7 @@ impl This {
 
 /// Records one completion and its consequences.
 async fn apply(c: &mut Tx, done: &Completion, now: i64) -> Result<Applied, StoreError> {
-    let row = sqlx::query(
+    let row = query(
         "SELECT s.phase, s.parent_key, s.claimed_from, r.status, r.stage, r.parent_run_id, \
          r.parent_step_key, r.workflow, r.version_hash FROM steps s JOIN runs r ON r.id = s.run_id \
          WHERE s.run_id = $1 AND s.key = $2 AND s.status = 'running' AND s.lease_owner = $3 \
@@ -210,7 +210,7 @@ async fn apply(c: &mut Tx, done: &Completion, now: i64) -> Result<Applied, Store
             }
         }
         Outcome::Retry { error, ready_at } => {
-            sqlx::query(
+            query(
                 "UPDATE steps SET status = 'retrying', error = $3, ready_at = $4, due_at = $4, \
                  lease_owner = NULL, lease_expires_at = NULL, updated = $5 \
                  WHERE run_id = $1 AND key = $2",
@@ -238,7 +238,7 @@ async fn apply(c: &mut Tx, done: &Completion, now: i64) -> Result<Applied, Store
                 None => false,
             };
             let due = if happened { Some(now) } else { *ready_at };
-            sqlx::query(
+            query(
                 "UPDATE steps SET status = 'waiting', ready_at = $3, due_at = $3, state = $4, \
                  waiting_for = $5, lease_owner = NULL, lease_expires_at = NULL, updated = $6 \
                  WHERE run_id = $1 AND key = $2",
@@ -273,7 +273,7 @@ async fn apply(c: &mut Tx, done: &Completion, now: i64) -> Result<Applied, Store
                 now,
             )
             .await?;
-            sqlx::query(
+            query(
                 "UPDATE runs SET status = 'succeeded', stage = 'done', output = $2, \
                  finished = $3, updated = $3 WHERE id = $1",
             )
@@ -345,7 +345,7 @@ async fn finish_step(
 ) -> Result<(), StoreError> {
     // The order of completion within the run, which compensation reverses. (The run's row is
     // locked, so no other transaction completes a step of it meanwhile.)
-    sqlx::query(
+    query(
         "UPDATE steps SET status = $3, output = $4, error = $5, \
          completed_seq = (SELECT COALESCE(MAX(completed_seq), 0) + 1 FROM steps \
          WHERE run_id = $1 AND completed_seq IS NOT NULL), lease_owner = NULL, \
@@ -400,7 +400,7 @@ async fn spawn(
         })
         .collect();
     insert_step_rows(c, &rows, now).await?;
-    let open: i64 = sqlx::query_scalar(
+    let open: i64 = query_scalar(
         "SELECT COUNT(*) FROM steps WHERE run_id = $1 AND parent_key = $2 \
          AND status NOT IN ('succeeded', 'failed', 'skipped', 'compensated', 'compensation_failed')",
     )
@@ -413,7 +413,7 @@ async fn spawn(
     } else {
         i64::from(concurrency)
     };
-    sqlx::query(
+    query(
         "UPDATE steps SET status = 'ready', ready_at = $3, due_at = $3, updated = $3 \
          WHERE run_id = $1 AND key IN (SELECT key FROM steps WHERE run_id = $1 \
          AND parent_key = $2 AND status = 'pending' ORDER BY item_index LIMIT $4)",
@@ -425,7 +425,7 @@ async fn spawn(
     .execute(c.conn())
     .await?;
     // The parent counts its open items in `deps_open`; the last one to finish wakes it.
-    sqlx::query(
+    query(
         "UPDATE steps SET status = 'waiting', state = $3, waiting_for = 'children', \
          concurrency = $4, deps_open = $5, ready_at = $6, due_at = $6, lease_owner = NULL, \
          lease_expires_at = NULL, updated = $7 WHERE run_id = $1 AND key = $2",
@@ -445,7 +445,7 @@ async fn spawn(
 
 /// Whether run `run_id` has an unconsumed signal `name`.
 async fn signal_pending(c: &mut Tx, run_id: &str, name: &str) -> Result<bool, StoreError> {
-    let found: Option<i64> = sqlx::query_scalar(
+    let found: Option<i64> = query_scalar(
         "SELECT id FROM signals WHERE run_id = $1 AND name = $2 AND consumed_by_step IS NULL LIMIT 1",
     )
     .bind(run_id)
@@ -457,7 +457,7 @@ async fn signal_pending(c: &mut Tx, run_id: &str, name: &str) -> Result<bool, St
 
 /// Whether run `run_id` has finished.
 async fn run_finished(c: &mut Tx, run_id: &str) -> Result<bool, StoreError> {
-    let status: Option<String> = sqlx::query_scalar("SELECT status FROM runs WHERE id = $1")
+    let status: Option<String> = query_scalar("SELECT status FROM runs WHERE id = $1")
         .bind(run_id)
         .fetch_optional(c.conn())
         .await?;
@@ -470,7 +470,7 @@ async fn run_finished(c: &mut Tx, run_id: &str) -> Result<bool, StoreError> {
 /// Shows a run of the main stage as `running` while any step is ready or running, and as
 /// `waiting` while every open step waits for a timer, a signal or a child run.
 async fn refresh_run_status(c: &mut Tx, run_id: &str, now: i64) -> Result<(), StoreError> {
-    sqlx::query(
+    query(
         "UPDATE runs SET status = CASE WHEN EXISTS (SELECT 1 FROM steps WHERE run_id = $1 \
          AND status IN ('ready', 'running')) THEN 'running' ELSE 'waiting' END, updated = $2 \
          WHERE id = $1 AND stage = 'main' AND status IN ('running', 'waiting')",

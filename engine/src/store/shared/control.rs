@@ -58,7 +58,7 @@ impl This {
                 run.status
             )));
         }
-        let id: i64 = sqlx::query_scalar(
+        let id: i64 = query_scalar(
             "INSERT INTO signals (run_id, name, payload, at) VALUES ($1, $2, $3, $4) RETURNING id",
         )
         .bind(run_id)
@@ -67,7 +67,7 @@ impl This {
         .bind(now)
         .fetch_one(tx.conn())
         .await?;
-        sqlx::query(
+        query(
             "UPDATE steps SET ready_at = $3, due_at = $3, updated = $3 \
              WHERE run_id = $1 AND status = 'waiting' AND waiting_for = $2",
         )
@@ -91,7 +91,7 @@ impl This {
     ) -> Result<Option<Value>, StoreError> {
         let now = self.clock.now_ms();
         let mut tx = self.begin_write().await?;
-        let taken: Option<String> = sqlx::query_scalar(
+        let taken: Option<String> = query_scalar(
             "SELECT payload FROM signals WHERE run_id = $1 AND name = $2 \
              AND consumed_by_step = $3 ORDER BY id LIMIT 1",
         )
@@ -103,7 +103,7 @@ impl This {
         let payload = match taken {
             Some(p) => Some(p),
             None => {
-                sqlx::query_scalar(
+                query_scalar(
                     "UPDATE signals SET consumed_by_step = $3, consumed_at = $4 \
                      WHERE id IN (SELECT id FROM signals WHERE run_id = $1 AND name = $2 \
                      AND consumed_by_step IS NULL ORDER BY id LIMIT 1) \
@@ -127,7 +127,7 @@ impl This {
 async fn cancel_tree(c: &mut Tx, run_id: &str, now: i64) -> Result<(), StoreError> {
     let mut pending = vec![run_id.to_string()];
     while let Some(id) = pending.pop() {
-        let changed = sqlx::query(concat!(
+        let changed = query(concat!(
             "UPDATE runs SET status = 'cancelled', stage = 'done', finished = $2, updated = $2 \
              WHERE id = $1 AND status NOT IN ",
             terminal_runs!()
@@ -140,7 +140,7 @@ async fn cancel_tree(c: &mut Tx, run_id: &str, now: i64) -> Result<(), StoreErro
         if changed == 0 {
             continue;
         }
-        sqlx::query(
+        query(
             "UPDATE steps SET status = 'skipped', output = 'null', ready_at = NULL, \
              due_at = NULL, finished = $2, updated = $2 WHERE run_id = $1 \
              AND status IN ('pending', 'ready', 'retrying', 'waiting', 'dormant')",
@@ -150,7 +150,7 @@ async fn cancel_tree(c: &mut Tx, run_id: &str, now: i64) -> Result<(), StoreErro
         .execute(c.conn())
         .await?;
         event(c, &id, now, "run_cancelled", None, None).await?;
-        let children: Vec<String> = sqlx::query_scalar(concat!(
+        let children: Vec<String> = query_scalar(concat!(
             "SELECT id FROM runs WHERE parent_run_id = $1 AND status NOT IN ",
             terminal_runs!()
         ))
@@ -167,7 +167,7 @@ async fn cancel_tree(c: &mut Tx, run_id: &str, now: i64) -> Result<(), StoreErro
 /// `on_failure` steps are dormant again.
 async fn retry_failed(c: &mut Tx, run_id: &str, now: i64) -> Result<(), StoreError> {
     // Items of steps that run again: the succeeded ones are kept and not run again.
-    sqlx::query(
+    query(
         "DELETE FROM steps WHERE run_id = $1 AND parent_key IS NOT NULL AND status <> 'succeeded' \
          AND parent_key IN (SELECT key FROM steps WHERE run_id = $1 AND parent_key IS NULL \
          AND status <> 'succeeded')",
@@ -175,15 +175,15 @@ async fn retry_failed(c: &mut Tx, run_id: &str, now: i64) -> Result<(), StoreErr
     .bind(run_id)
     .execute(c.conn())
     .await?;
-    sqlx::query("DELETE FROM step_deps WHERE run_id = $1 AND key LIKE '~%'")
+    query("DELETE FROM step_deps WHERE run_id = $1 AND key LIKE '~%'")
         .bind(run_id)
         .execute(c.conn())
         .await?;
-    sqlx::query("DELETE FROM steps WHERE run_id = $1 AND phase = 'compensation'")
+    query("DELETE FROM steps WHERE run_id = $1 AND phase = 'compensation'")
         .bind(run_id)
         .execute(c.conn())
         .await?;
-    sqlx::query(
+    query(
         "UPDATE steps SET status = CASE WHEN phase = 'on_failure' THEN 'dormant' ELSE 'pending' END, \
          attempt = 0, output = NULL, error = NULL, state = NULL, waiting_for = NULL, \
          ready_at = NULL, due_at = NULL, lease_owner = NULL, lease_expires_at = NULL, \
@@ -195,7 +195,7 @@ async fn retry_failed(c: &mut Tx, run_id: &str, now: i64) -> Result<(), StoreErr
     .bind(now)
     .execute(c.conn())
     .await?;
-    sqlx::query(
+    query(
         "UPDATE steps SET deps_open = (SELECT COUNT(*) FROM step_deps d JOIN steps t \
          ON t.run_id = d.run_id AND t.key = d.dep_key WHERE d.run_id = steps.run_id \
          AND d.key = steps.key AND t.status <> 'succeeded') \
@@ -204,7 +204,7 @@ async fn retry_failed(c: &mut Tx, run_id: &str, now: i64) -> Result<(), StoreErr
     .bind(run_id)
     .execute(c.conn())
     .await?;
-    sqlx::query(
+    query(
         "UPDATE steps SET status = 'ready', ready_at = $2, due_at = $2 \
          WHERE run_id = $1 AND status = 'pending' AND deps_open <= 0",
     )
@@ -212,7 +212,7 @@ async fn retry_failed(c: &mut Tx, run_id: &str, now: i64) -> Result<(), StoreErr
     .bind(now)
     .execute(c.conn())
     .await?;
-    sqlx::query(
+    query(
         "UPDATE runs SET status = 'running', stage = 'main', output = NULL, error = NULL, \
          finished = NULL, updated = $2 WHERE id = $1",
     )
@@ -226,7 +226,7 @@ async fn retry_failed(c: &mut Tx, run_id: &str, now: i64) -> Result<(), StoreErr
 /// Retrying a `compensation_failed` run: the compensations that failed run again; the run
 /// then ends `failed` (or `compensation_failed` again).
 async fn retry_compensations(c: &mut Tx, run_id: &str, now: i64) -> Result<(), StoreError> {
-    sqlx::query(
+    query(
         "UPDATE steps SET status = 'succeeded', updated = $2 WHERE run_id = $1 \
          AND status = 'compensation_failed'",
     )
@@ -234,7 +234,7 @@ async fn retry_compensations(c: &mut Tx, run_id: &str, now: i64) -> Result<(), S
     .bind(now)
     .execute(c.conn())
     .await?;
-    sqlx::query(
+    query(
         "UPDATE steps SET status = 'ready', attempt = 0, error = NULL, output = NULL, \
          ready_at = $2, due_at = $2, completed_seq = NULL, finished = NULL, updated = $2 \
          WHERE run_id = $1 AND phase = 'compensation' AND status = 'failed'",
@@ -243,7 +243,7 @@ async fn retry_compensations(c: &mut Tx, run_id: &str, now: i64) -> Result<(), S
     .bind(now)
     .execute(c.conn())
     .await?;
-    sqlx::query(
+    query(
         "UPDATE runs SET status = 'compensating', stage = 'compensating', finished = NULL, \
          updated = $2 WHERE id = $1",
     )

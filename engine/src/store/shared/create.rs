@@ -33,7 +33,7 @@ impl This {
         let mut inserted = std::collections::HashSet::with_capacity(runs.len());
         let numbered: Vec<(&String, &&NewRun)> = ids.iter().zip(runs).collect();
         for chunk in numbered.chunks(INSERT_CHUNK) {
-            let mut q = sqlx::QueryBuilder::<Db>::new(
+            let mut q = QueryBuilder::new(
                 "INSERT INTO runs (id, workflow, version_hash, status, stage, input, \
                  trigger_data, dedupe_key, parent_run_id, parent_step_key, created, updated) ",
             );
@@ -69,7 +69,7 @@ impl This {
                 continue;
             }
             // The same id (a child run started again after a crash) or the same delivery.
-            let existing: Option<String> = sqlx::query_scalar(
+            let existing: Option<String> = query_scalar(
                 "SELECT id FROM runs WHERE id = $1 OR (workflow = $2 AND dedupe_key = $3) \
                  ORDER BY created LIMIT 1",
             )
@@ -174,7 +174,7 @@ async fn insert_step_rows(
     now: i64,
 ) -> Result<(), StoreError> {
     for chunk in rows.chunks(INSERT_CHUNK) {
-        let mut q = sqlx::QueryBuilder::<Db>::new(
+        let mut q = QueryBuilder::new(
             "INSERT INTO steps (run_id, key, phase, status, max_attempts, deps_open, \
              has_compensation, compensation_max_attempts, idempotency_key, parent_key, \
              item_index, ready_at, due_at, created, updated) ",
@@ -212,7 +212,7 @@ async fn insert_step_rows(
         })
         .collect();
     for chunk in deps.chunks(INSERT_CHUNK) {
-        let mut q = sqlx::QueryBuilder::<Db>::new("INSERT INTO step_deps (run_id, key, dep_key) ");
+        let mut q = QueryBuilder::new("INSERT INTO step_deps (run_id, key, dep_key) ");
         q.push_values(chunk, |mut b, (run_id, key, dep)| {
             b.push_bind(*run_id).push_bind(*key).push_bind(*dep);
         });

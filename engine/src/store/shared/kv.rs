@@ -9,7 +9,7 @@ impl This {
         plan_json: &str,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
-        let n = sqlx::query(
+        let n = query(
             "INSERT INTO workflow_versions (hash, name, plan, created) VALUES ($1, $2, $3, $4) \
              ON CONFLICT DO NOTHING",
         )
@@ -26,7 +26,7 @@ impl This {
 
     /// [`Store::kv_get`].
     async fn kv_get_once(&self, namespace: &str, key: &str) -> Result<Option<KvEntry>, StoreError> {
-        let row = sqlx::query("SELECT value, updated FROM kv WHERE namespace = $1 AND key = $2")
+        let row = query("SELECT value, updated FROM kv WHERE namespace = $1 AND key = $2")
             .bind(namespace)
             .bind(key)
             .fetch_optional(self.read_pool())
@@ -42,7 +42,7 @@ impl This {
 
     /// [`Store::kv_list`].
     async fn kv_list_once(&self, namespace: &str) -> Result<Vec<(String, KvEntry)>, StoreError> {
-        let rows = sqlx::query("SELECT key, value, updated FROM kv WHERE namespace = $1")
+        let rows = query("SELECT key, value, updated FROM kv WHERE namespace = $1")
             .bind(namespace)
             .fetch_all(self.read_pool())
             .await?;
@@ -66,7 +66,7 @@ impl This {
     /// [`Store::kv_put`], one try.
     async fn kv_put_once(&self, namespace: &str, key: &str, value: &str) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
-        sqlx::query(
+        query(
             "INSERT INTO kv (namespace, key, value, updated) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, \
              updated = excluded.updated",
@@ -92,7 +92,7 @@ impl This {
         let now = self.clock.now_ms();
         let mut tx = self.begin_write().await?;
         let n = match expected {
-            None => sqlx::query(
+            None => query(
                 "INSERT INTO kv (namespace, key, value, updated) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT DO NOTHING",
             )
@@ -100,7 +100,7 @@ impl This {
             .bind(key)
             .bind(new)
             .bind(now),
-            Some(old) => sqlx::query(
+            Some(old) => query(
                 "UPDATE kv SET value = $3, updated = $4 WHERE namespace = $1 AND key = $2 \
                  AND value = $5",
             )
@@ -120,7 +120,7 @@ impl This {
     /// [`Store::kv_delete`], one try.
     async fn kv_delete_once(&self, namespace: &str, key: &str) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
-        let n = sqlx::query("DELETE FROM kv WHERE namespace = $1 AND key = $2")
+        let n = query("DELETE FROM kv WHERE namespace = $1 AND key = $2")
             .bind(namespace)
             .bind(key)
             .execute(tx.conn())

@@ -40,7 +40,7 @@ async fn step_done(
     // Dependents have the same phase, except `$output`, which the main stage admits too.
     // (In SET, columns read their values from before the update.)
     let admits = run.stage.admits(run.status, held.phase);
-    let rows = sqlx::query(concat!(
+    let rows = query(concat!(
         "UPDATE steps SET deps_open = deps_open - 1, \
          status = CASE WHEN $4 AND status = 'pending' AND deps_open <= 1 THEN 'ready' \
          ELSE status END, \
@@ -91,7 +91,7 @@ async fn item_done(
     parent: &str,
     now: i64,
 ) -> Result<Vec<String>, StoreError> {
-    let ready: Vec<String> = sqlx::query_scalar(
+    let ready: Vec<String> = query_scalar(
         "UPDATE steps SET status = 'ready', ready_at = $3, due_at = $3, updated = $3 \
          WHERE run_id = $1 AND key IN (SELECT key FROM steps WHERE run_id = $1 \
          AND parent_key = $2 AND status = 'pending' ORDER BY item_index LIMIT 1) \
@@ -102,7 +102,7 @@ async fn item_done(
     .bind(now)
     .fetch_all(c.conn())
     .await?;
-    sqlx::query(
+    query(
         "UPDATE steps SET deps_open = deps_open - 1, updated = $3, \
          ready_at = CASE WHEN deps_open <= 1 THEN $3 ELSE ready_at END, \
          due_at = CASE WHEN deps_open <= 1 THEN $3 ELSE due_at END \
@@ -119,7 +119,7 @@ async fn item_done(
 /// Wakes the step of a parent run that waits for a child run which just finished.
 async fn wake_parent(c: &mut Tx, parent: Option<&ParentRef>, now: i64) -> Result<(), StoreError> {
     let Some(parent) = parent else { return Ok(()) };
-    sqlx::query(
+    query(
         "UPDATE steps SET ready_at = $3, due_at = $3, updated = $3 \
          WHERE run_id = $1 AND key = $2 AND status = 'waiting'",
     )
@@ -146,7 +146,7 @@ async fn fail_run(
         other => serde_json::json!({ "message": other }),
     };
     run_error["step"] = Value::String(key.to_string());
-    sqlx::query(
+    query(
         "UPDATE runs SET status = 'compensating', stage = 'failing', error = $2, updated = $3 \
          WHERE id = $1",
     )
@@ -156,7 +156,7 @@ async fn fail_run(
     .execute(c.conn())
     .await?;
     event(c, run_id, now, "run_failing", Some(key), Some(&run_error)).await?;
-    let children: Vec<Option<String>> = sqlx::query_scalar(
+    let children: Vec<Option<String>> = query_scalar(
         "UPDATE steps SET status = 'skipped', output = 'null', ready_at = NULL, due_at = NULL, \
          finished = $2, updated = $2 WHERE run_id = $1 AND phase IN ('main', 'output') \
          AND status IN ('pending', 'ready', 'retrying', 'waiting') RETURNING waiting_for",
@@ -187,7 +187,7 @@ async fn advance_failure(c: &mut Tx, run_id: &str, now: i64) -> Result<(), Store
             Stage::OnFailure => "('on_failure')",
             Stage::Main | Stage::Done => return Ok(()),
         };
-        let open: i64 = sqlx::query_scalar(&format!(
+        let open: i64 = query_scalar(format!(
             "SELECT COUNT(*) FROM steps WHERE run_id = $1 AND phase IN {open_phase} \
              AND status NOT IN {} AND status <> 'dormant'",
             terminal_statuses!()
@@ -212,7 +212,7 @@ async fn advance_failure(c: &mut Tx, run_id: &str, now: i64) -> Result<(), Store
                 return Ok(());
             }
         };
-        sqlx::query("UPDATE runs SET stage = $2, updated = $3 WHERE id = $1")
+        query("UPDATE runs SET stage = $2, updated = $3 WHERE id = $1")
             .bind(run_id)
             .bind(run.stage.as_str())
             .bind(now)
@@ -224,7 +224,7 @@ async fn advance_failure(c: &mut Tx, run_id: &str, now: i64) -> Result<(), Store
 /// Creates a compensation row for every succeeded step that has one, chained so that they
 /// run one at a time in reverse order of completion.
 async fn start_compensation(c: &mut Tx, run_id: &str, now: i64) -> Result<(), StoreError> {
-    let rows = sqlx::query(
+    let rows = query(
         "SELECT key, compensation_max_attempts, idempotency_key FROM steps WHERE run_id = $1 \
          AND phase = 'main' AND status = 'succeeded' AND has_compensation \
          AND NOT EXISTS (SELECT 1 FROM steps t WHERE t.run_id = $1 \
@@ -268,7 +268,7 @@ async fn start_compensation(c: &mut Tx, run_id: &str, now: i64) -> Result<(), St
 
 /// Wakes the dormant `on_failure` steps: those without dependencies become ready.
 async fn start_on_failure(c: &mut Tx, run_id: &str, now: i64) -> Result<(), StoreError> {
-    sqlx::query(
+    query(
         "UPDATE steps SET status = CASE WHEN deps_open <= 0 THEN 'ready' ELSE 'pending' END, \
          ready_at = CASE WHEN deps_open <= 0 THEN $2 ELSE NULL END, \
          due_at = CASE WHEN deps_open <= 0 THEN $2 ELSE NULL END, updated = $2 \
@@ -288,7 +288,7 @@ async fn finish_failed(
     parent: Option<&ParentRef>,
     now: i64,
 ) -> Result<(), StoreError> {
-    let status: String = sqlx::query_scalar(
+    let status: String = query_scalar(
         "UPDATE runs SET status = CASE WHEN EXISTS (SELECT 1 FROM steps WHERE run_id = $1 \
          AND status = 'compensation_failed') THEN 'compensation_failed' ELSE 'failed' END, \
          stage = 'done', finished = $2, updated = $2 WHERE id = $1 RETURNING status",
@@ -312,7 +312,7 @@ async fn mark_compensated(
     let Some(undone) = compensation_key.strip_prefix(COMPENSATION_PREFIX) else {
         return Ok(());
     };
-    sqlx::query("UPDATE steps SET status = $3, updated = $4 WHERE run_id = $1 AND key = $2")
+    query("UPDATE steps SET status = $3, updated = $4 WHERE run_id = $1 AND key = $2")
         .bind(run_id)
         .bind(undone)
         .bind(status.as_str())

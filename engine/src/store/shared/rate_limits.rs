@@ -13,7 +13,7 @@ impl This {
         interval_ms: i64,
     ) -> Result<i64, StoreError> {
         let mut tx = self.begin_write().await?;
-        let next_at: i64 = sqlx::query_scalar(
+        let next_at: i64 = query_scalar(
             "INSERT INTO rate_limits (key, next_at, updated) VALUES ($1, $2 + $3, $2) \
              ON CONFLICT (key) DO UPDATE SET next_at = CASE WHEN rate_limits.next_at > $2 \
              THEN rate_limits.next_at ELSE $2 END + $3, updated = $2 RETURNING next_at",

@@ -7,7 +7,7 @@ const PAGE_MAX: u32 = 1000;
 impl This {
     /// [`Store::load_run`].
     async fn load_run_once(&self, run_id: &str) -> Result<RunRecord, StoreError> {
-        let row = sqlx::query(concat!(
+        let row = query(concat!(
             "SELECT ",
             run_columns!(),
             " FROM runs WHERE id = $1"
@@ -27,7 +27,7 @@ impl This {
     ) -> Result<Vec<StepResult>, StoreError> {
         let mut results = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(INSERT_CHUNK) {
-            let mut q = sqlx::QueryBuilder::<Db>::new(
+            let mut q = QueryBuilder::new(
                 "SELECT key, status, output, error, item_index FROM steps WHERE run_id = ",
             );
             q.push_bind(run_id).push(" AND key IN (");
@@ -54,7 +54,7 @@ impl This {
         run_id: &str,
         parent_key: &str,
     ) -> Result<Vec<StepResult>, StoreError> {
-        let rows = sqlx::query(
+        let rows = query(
             "SELECT key, status, output, error, item_index FROM steps \
              WHERE run_id = $1 AND parent_key = $2 ORDER BY item_index",
         )
@@ -68,11 +68,7 @@ impl This {
     /// [`Store::list_runs`].
     async fn list_runs_once(&self, filter: &RunFilter) -> Result<RunPage, StoreError> {
         let limit = filter.limit.unwrap_or(PAGE_DEFAULT).clamp(1, PAGE_MAX);
-        let mut q = sqlx::QueryBuilder::<Db>::new(concat!(
-            "SELECT ",
-            run_columns!(),
-            " FROM runs WHERE 1 = 1"
-        ));
+        let mut q = QueryBuilder::new(concat!("SELECT ", run_columns!(), " FROM runs WHERE 1 = 1"));
         if let Some(workflow) = &filter.workflow {
             q.push(" AND workflow = ").push_bind(workflow.clone());
         }
@@ -111,34 +107,34 @@ impl This {
     /// [`Store::get_run_detail`]: one snapshot of the run, its steps, attempts and events.
     async fn run_detail_once(&self, run_id: &str) -> Result<RunDetail, StoreError> {
         let mut tx = self.begin_read().await?;
-        let row = sqlx::query(concat!(
+        let row = query(concat!(
             "SELECT ",
             run_columns!(),
             " FROM runs WHERE id = $1"
         ))
         .bind(run_id)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut tx)
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("run {run_id}")))?;
         let run = run_record(&row)?;
-        let steps = sqlx::query(concat!(
+        let steps = query(concat!(
             "SELECT ",
             step_columns!(),
             " FROM steps s WHERE s.run_id = $1 \
              ORDER BY s.started IS NULL, s.started, s.item_index, s.key"
         ))
         .bind(run_id)
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut tx)
         .await?
         .iter()
         .map(step_record)
         .collect::<Result<Vec<_>, _>>()?;
-        let attempts = sqlx::query(
+        let attempts = query(
             "SELECT key, number, attempt, worker, started, finished, outcome, error \
              FROM attempts WHERE run_id = $1 ORDER BY key, number",
         )
         .bind(run_id)
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut tx)
         .await?
         .iter()
         .map(|r| {
@@ -154,11 +150,11 @@ impl This {
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
-        let events = sqlx::query(
+        let events = query(
             "SELECT id, run_id, at, kind, step_key, data FROM events WHERE run_id = $1 ORDER BY id",
         )
         .bind(run_id)
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut tx)
         .await?
         .iter()
         .map(|r| {
@@ -183,7 +179,7 @@ impl This {
 
     /// [`Store::count_active_runs`].
     async fn count_active_once(&self, workflow: &str) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query_scalar(concat!(
+        let n: i64 = query_scalar(concat!(
             "SELECT COUNT(*) FROM runs WHERE workflow = $1 AND status NOT IN ",
             terminal_runs!()
         ))
@@ -195,25 +191,23 @@ impl This {
 
     /// [`Store::ping`].
     async fn ping_once(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(self.read_pool()).await?;
+        query("SELECT 1").execute(self.read_pool()).await?;
         Ok(())
     }
 
     /// [`Store::stats`]: one snapshot.
     async fn stats_once(&self, now: i64) -> Result<StoreStats, StoreError> {
         let mut tx = self.begin_read().await?;
-        let due: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM steps WHERE due_at <= $1 AND status <> 'running'",
-        )
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
+        let due: i64 =
+            query_scalar("SELECT COUNT(*) FROM steps WHERE due_at <= $1 AND status <> 'running'")
+                .bind(now)
+                .fetch_one(&mut tx)
+                .await?;
         let mut runs = Vec::new();
-        for row in sqlx::query(
-            "SELECT workflow, status, COUNT(*) AS n FROM runs GROUP BY workflow, status",
-        )
-        .fetch_all(&mut *tx)
-        .await?
+        for row in
+            query("SELECT workflow, status, COUNT(*) AS n FROM runs GROUP BY workflow, status")
+                .fetch_all(&mut tx)
+                .await?
         {
             runs.push((
                 row.try_get("workflow")?,
@@ -222,11 +216,11 @@ impl This {
             ));
         }
         let mut last_success = Vec::new();
-        for row in sqlx::query(
+        for row in query(
             "SELECT workflow, MAX(finished) AS at FROM runs WHERE status = 'succeeded' \
              GROUP BY workflow",
         )
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut tx)
         .await?
         {
             if let Some(at) = row.try_get::<Option<i64>, _>("at")? {
@@ -243,11 +237,10 @@ impl This {
 
     /// [`Store::get_workflow_version`].
     async fn get_version_once(&self, hash: &str) -> Result<Option<WorkflowVersion>, StoreError> {
-        let row =
-            sqlx::query("SELECT hash, name, plan, created FROM workflow_versions WHERE hash = $1")
-                .bind(hash)
-                .fetch_optional(self.read_pool())
-                .await?;
+        let row = query("SELECT hash, name, plan, created FROM workflow_versions WHERE hash = $1")
+            .bind(hash)
+            .fetch_optional(self.read_pool())
+            .await?;
         row.map(|r| {
             Ok(WorkflowVersion {
                 hash: r.try_get("hash")?,
@@ -261,7 +254,7 @@ impl This {
 }
 
 /// A step row's result part.
-fn step_result(row: &<Db as sqlx::Database>::Row) -> Result<StepResult, StoreError> {
+fn step_result(row: &Row) -> Result<StepResult, StoreError> {
     Ok(StepResult {
         key: row.try_get("key")?,
         status: row.try_get::<String, _>("status")?.parse()?,

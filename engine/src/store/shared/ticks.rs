@@ -9,7 +9,7 @@ impl This {
         scheduled_at: i64,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
-        let n = sqlx::query(
+        let n = query(
             "INSERT INTO cron_ticks (trigger_key, scheduled_at, status, fired_at) \
              VALUES ($1, $2, 'pending', $3) ON CONFLICT DO NOTHING",
         )
@@ -31,7 +31,7 @@ impl This {
         run_id: &str,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
-        sqlx::query(
+        query(
             "UPDATE cron_ticks SET run_id = $3, status = 'started', note = NULL \
              WHERE trigger_key = $1 AND scheduled_at = $2",
         )
@@ -52,7 +52,7 @@ impl This {
         note: &str,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
-        let n = sqlx::query(
+        let n = query(
             "UPDATE cron_ticks SET status = 'skipped', note = $3 \
              WHERE trigger_key = $1 AND scheduled_at = $2 AND status = 'pending'",
         )
@@ -68,18 +68,18 @@ impl This {
 
     /// [`Store::pending_ticks`].
     async fn pending_ticks_once(&self, trigger_key: &str) -> Result<Vec<i64>, StoreError> {
-        Ok(sqlx::query_scalar(
+        query_scalar(
             "SELECT scheduled_at FROM cron_ticks WHERE trigger_key = $1 AND status = 'pending' \
              ORDER BY scheduled_at",
         )
         .bind(trigger_key)
         .fetch_all(self.read_pool())
-        .await?)
+        .await
     }
 
     /// [`Store::last_tick`].
     async fn last_tick_once(&self, trigger_key: &str) -> Result<Option<TickRecord>, StoreError> {
-        let row = sqlx::query(
+        let row = query(
             "SELECT scheduled_at, fired_at, status, run_id, note FROM cron_ticks \
              WHERE trigger_key = $1 ORDER BY scheduled_at DESC LIMIT 1",
         )
