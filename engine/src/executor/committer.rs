@@ -1,6 +1,8 @@
 //! Group commit: completions queue here and are written together, one transaction for
 //! whatever arrived while the previous transaction was committing. Under load many step
-//! results share one commit; with no load a completion is written at once, alone.
+//! results share one commit; with no load a completion is written at once, alone, by the
+//! worker that made it (no task in between: on SQLite the whole transaction then runs on the
+//! worker's own thread).
 //!
 //! Each completion's worker also takes one step the completion made ready (a hand-off), in
 //! the same transaction, so a chain of steps costs one transaction per step.
@@ -12,9 +14,10 @@
 //! same one, so they never wait for each other's row locks); SQLite has one writer anyway.
 
 use crate::store::{Backend, Claimed, Completion, CompletionReport, Store, StoreError};
+use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
-use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot};
+use std::sync::{Arc, Mutex};
+use tokio::sync::oneshot;
 
 /// The most completions written in one transaction.
 pub const MAX_BATCH: usize = 256;
@@ -27,64 +30,80 @@ pub type Committed = (CompletionReport, Option<Claimed>);
 
 type Reply = oneshot::Sender<Result<Committed, StoreError>>;
 
-/// The sending side: cheap to clone, one per worker task.
+/// Completions waiting to be written, and the right to write them. There is no committing
+/// task: the worker that finds no transaction under way writes the queue itself (the
+/// leader), and the others wait for its answer or take over once it is done. With no load a
+/// completion is written by its own worker at once, without waking another task.
+#[derive(Default)]
+struct Shard {
+    queue: Mutex<VecDeque<(Completion, Reply)>>,
+    leader: tokio::sync::Mutex<()>,
+}
+
+/// The group committer of an engine.
 #[derive(Clone)]
 pub struct Committer {
-    shards: Vec<mpsc::Sender<(Completion, Reply)>>,
+    store: Arc<dyn Store>,
+    lease_ms: i64,
+    shards: Arc<[Shard]>,
 }
 
 impl Committer {
-    /// Starts the committing tasks for `store`; hand-offs get a lease of `lease_ms`.
+    /// A group committer on `store`; hand-offs get a lease of `lease_ms`.
     pub fn start(store: Arc<dyn Store>, lease_ms: i64) -> Self {
         let count = match store.backend() {
             Backend::Postgres => POSTGRES_SHARDS,
             Backend::Sqlite => 1,
         };
-        let shards = (0..count)
-            .map(|_| {
-                let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
-                tokio::spawn(run(store.clone(), rx, lease_ms));
-                tx
-            })
-            .collect();
-        Committer { shards }
+        Committer {
+            store,
+            lease_ms,
+            shards: (0..count).map(|_| Shard::default()).collect(),
+        }
     }
 
     /// Queues a completion and waits until it is durable (or failed to be written).
+    ///
+    /// Not to be cancelled while it writes: the completions of a batch it leads would be
+    /// answered with an error (nothing of them written; their leases lapse and the steps are
+    /// taken back). The executor's workers await it to the end.
     pub async fn commit(&self, completion: Completion) -> Result<Committed, StoreError> {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         completion.run_id.hash(&mut hasher);
         let shard = &self.shards[(hasher.finish() as usize) % self.shards.len()];
-        let (reply, done) = oneshot::channel();
-        shard
-            .send((completion, reply))
-            .await
-            .map_err(|_| StoreError::Unavailable("the committer has stopped".into()))?;
-        done.await
-            .map_err(|_| StoreError::Unavailable("the committer has stopped".into()))?
-    }
-}
-
-async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<(Completion, Reply)>, lease_ms: i64) {
-    // What the store left over from the last batch (it gave the writer to an urgent write):
-    // first in the next one.
-    let mut left: Vec<(Completion, Reply)> = Vec::new();
-    loop {
-        let mut batch = std::mem::take(&mut left);
-        if batch.is_empty() {
-            match rx.recv().await {
-                Some(first) => batch.push(first),
-                None => return,
+        let (reply, mut done) = oneshot::channel();
+        lock(&shard.queue).push_back((completion, reply));
+        loop {
+            tokio::select! {
+                biased;
+                result = &mut done => {
+                    return result.unwrap_or_else(|_| {
+                        Err(StoreError::Unavailable(
+                            "the transaction carrying this completion was abandoned".into(),
+                        ))
+                    });
+                }
+                _leading = shard.leader.lock() => self.write_queued(shard).await,
             }
         }
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
-            }
+    }
+
+    /// Writes what is queued (up to [`MAX_BATCH`]) in one transaction and answers each.
+    async fn write_queued(&self, shard: &Shard) {
+        let batch: Vec<(Completion, Reply)> = {
+            let mut queue = lock(&shard.queue);
+            let n = queue.len().min(MAX_BATCH);
+            queue.drain(..n).collect()
+        };
+        if batch.is_empty() {
+            return;
         }
         let (completions, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-        match store.complete_handing_off(&completions, lease_ms).await {
+        match self
+            .store
+            .complete_handing_off(&completions, self.lease_ms)
+            .await
+        {
             Ok(results) if !results.is_empty() => {
                 let mut pending = completions.into_iter().zip(replies);
                 for result in results {
@@ -92,7 +111,12 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<(Completion, Reply)>,
                         let _ = reply.send(Ok(result));
                     }
                 }
-                left = pending.collect();
+                // The store gave the writer to an urgent write (a run's creation) after a
+                // prefix: the rest lead the next transaction.
+                let mut queue = lock(&shard.queue);
+                for rest in pending.rev() {
+                    queue.push_front(rest);
+                }
             }
             Ok(_) => {
                 // The store promises at least one; never spin on a batch it will not take.
@@ -112,4 +136,9 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<(Completion, Reply)>,
             }
         }
     }
+}
+
+/// The queue, also after a panic elsewhere (it holds no invariant a panic could break).
+fn lock<T>(queue: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    queue.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 use std::sync::Arc;
 
-use super::sql::sqlite::{Opener, ReadTx, Readers, WriteTx, Writer};
+use super::sql::sqlite::{Checkpointer, Opener, ReadTx, Readers, WriteTx, Writer};
 use super::validate::validate_steps;
 use super::*;
 use crate::clock::Clock;
@@ -52,6 +52,7 @@ pub struct SqliteStore {
     writer: Writer,
     gate: WriterGate,
     reader: Readers,
+    _checkpointer: Checkpointer,
     clock: Arc<dyn Clock>,
     url: String,
 }
@@ -158,6 +159,7 @@ impl SqliteStore {
         let writer = Writer::open(&opener)?;
         let store = SqliteStore {
             writer,
+            _checkpointer: Checkpointer::start(&opener)?,
             gate: WriterGate::default(),
             reader: Readers::new(opener, options.max_connections as usize),
             clock: options.clock.clone(),

@@ -149,6 +149,50 @@ impl Executor for &mut Connection {
     }
 }
 
+/// How often the WAL is checkpointed into the database file in the background.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
+
+/// WAL pages after which a commit checkpoints by itself (SQLite's default is 1,000). Under a
+/// steady stream of writes a background checkpoint never catches up with the last frame, and
+/// only a checkpoint between two transactions lets the next one start the WAL over (it
+/// would grow without end); by then the background has copied nearly every page, so the
+/// commit that does it has little left to copy.
+const CHECKPOINT_BACKSTOP_PAGES: u32 = 4_000;
+
+/// Copies the WAL into the database file from a thread of its own, on a connection of its
+/// own, every [`CHECKPOINT_EVERY`]. Left to SQLite, the commit that crosses 1,000 WAL pages
+/// does it, and that commit (a webhook's run, a group of completions) waits milliseconds
+/// for it. A passive checkpoint does not stop writers. The thread ends when this is dropped.
+pub(crate) struct Checkpointer {
+    _stop: std::sync::mpsc::Sender<()>,
+}
+
+impl Checkpointer {
+    /// Starts checkpointing the database `opener` opens.
+    pub(crate) fn start(opener: &Opener) -> Result<Self, StoreError> {
+        let conn = opener.open()?;
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        std::thread::Builder::new()
+            .name("braid-checkpoint".into())
+            .spawn(move || {
+                // Ends when the sender is dropped (the store is gone).
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(CHECKPOINT_EVERY)
+                {
+                    // Busy means another connection is checkpointing: nothing to do.
+                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                    {
+                        if !is_busy(&e) {
+                            tracing::warn!(error = %e, "checkpointing the SQLite WAL failed");
+                        }
+                    }
+                }
+            })
+            .map_err(|e| StoreError::Unavailable(format!("starting the checkpoint thread: {e}")))?;
+        Ok(Checkpointer { _stop: stop })
+    }
+}
+
 /// Runs a fixed statement (transaction control) from the connection's cache.
 fn control(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.raw_execute().map(drop)
@@ -168,6 +212,7 @@ impl Writer {
     pub(crate) fn open(opener: &Opener) -> Result<Self, StoreError> {
         let conn = opener.open()?;
         conn.busy_timeout(Duration::ZERO)?;
+        conn.pragma_update(None, "wal_autocheckpoint", CHECKPOINT_BACKSTOP_PAGES)?;
         Ok(Writer {
             conn: Arc::new(tokio::sync::Mutex::new(conn)),
             busy_timeout: opener.busy_timeout,
