@@ -3,6 +3,7 @@
 pub mod api;
 pub mod clock;
 pub mod crypto;
+mod derived_id;
 pub mod executor;
 pub mod http_client;
 pub mod loader;

@@ -4,7 +4,6 @@
 use crate::redact::Redactor;
 use braid_dsl::eval::Host;
 use chrono::{DateTime, Utc};
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -83,12 +82,7 @@ impl Host for EngineHost {
 
     fn uuid(&self) -> String {
         let n = self.uuids.fetch_add(1, Ordering::Relaxed);
-        let digest = Sha256::digest(format!("{}#{n}", self.seed).as_bytes());
-        let mut bytes = [0u8; 16];
-        bytes.copy_from_slice(&digest[..16]);
-        uuid::Builder::from_random_bytes(bytes)
-            .into_uuid()
-            .to_string()
+        crate::derived_id::derived_uuid(&format!("{}#{n}", self.seed))
     }
 }
 

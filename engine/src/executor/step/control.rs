@@ -125,11 +125,5 @@ impl Engine {
 /// A child run's id, derived from its parent step so that starting it twice (after a crash)
 /// finds the first one instead of starting another.
 fn child_run_id(parent_run: &str, step_key: &str) -> String {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(format!("child:{parent_run}/{step_key}").as_bytes());
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&digest[..16]);
-    uuid::Builder::from_random_bytes(bytes)
-        .into_uuid()
-        .to_string()
+    crate::derived_id::derived_uuid(&format!("child:{parent_run}/{step_key}"))
 }

@@ -7,7 +7,6 @@ use braid_dsl::plan::{Catchup, CronSpec, Overlap, TriggerPlan, WorkflowPlan};
 use chrono::{DateTime, SecondsFormat, Utc};
 use chrono_tz::Tz;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
 /// One `trigger cron` of a loaded workflow.
@@ -93,12 +92,7 @@ pub fn trigger_key(workflow: &str, index: usize, schedule: &CronSpec, timezone: 
 /// whoever starts the tick (another process, or this one after a crash) makes the same run,
 /// and the store creates it once.
 pub(crate) fn tick_run_id(trigger_key: &str, scheduled_at: i64) -> String {
-    let digest = Sha256::digest(format!("cron/{trigger_key}/{scheduled_at}").as_bytes());
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&digest[..16]);
-    uuid::Builder::from_random_bytes(bytes)
-        .into_uuid()
-        .to_string()
+    crate::derived_id::derived_uuid(&format!("cron/{trigger_key}/{scheduled_at}"))
 }
 
 /// `ms` as an RFC 3339 UTC time (`2026-01-01T00:00:00Z`); the number itself if out of range.
