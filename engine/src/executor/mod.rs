@@ -309,13 +309,14 @@ impl Engine {
     /// completion, until no step is handed off.
     async fn carry_out(&self, claimed: Claimed) {
         let mut next = Some(claimed);
+        let mut known = step::Known::default();
         while let Some(claimed) = next.take() {
             let span = tracing::info_span!("step", run_id = %claimed.run_id, workflow = %claimed.workflow, step = %claimed.key, attempt = claimed.attempt);
             let mut lease = self
                 .in_flight
                 .hold(claimed.step_ref(), claimed.lease_expires_at);
             next = self
-                .carry_out_one(claimed, &mut lease)
+                .carry_out_one(claimed, &mut lease, &mut known)
                 .instrument(span)
                 .await;
         }
@@ -326,13 +327,14 @@ impl Engine {
         &self,
         claimed: Claimed,
         lease: &mut lease::Held<'_>,
+        known: &mut step::Known,
     ) -> Option<Claimed> {
         self.report(&claimed, "started", None);
         let began = std::time::Instant::now();
         // A quarter of the lease: the heartbeat (every third) has had two chances by then.
         let margin = self.config.lease / 4;
         let executed = tokio::select! {
-            executed = self.execute(&claimed) => executed,
+            executed = self.execute(&claimed, known) => executed,
             _ = lease.lapsing(self.clock.as_ref(), margin) => {
                 tracing::warn!("the lease could not be renewed in time; the attempt is abandoned before another process may take the step over");
                 return None;
@@ -356,6 +358,10 @@ impl Engine {
             _ => None,
         };
         let event = outcome.name();
+        let output = match &outcome {
+            crate::store::Outcome::Succeeded { output } => Some(output.clone()),
+            _ => None,
+        };
         let completion = Completion {
             run_id: claimed.run_id.clone(),
             key: claimed.key.clone(),
@@ -376,6 +382,9 @@ impl Engine {
                     );
                 }
                 self.report(&claimed, event, message);
+                if let Some(output) = output {
+                    known.succeeded(&claimed, output);
+                }
                 next
             }
             Ok((CompletionReport::LeaseLost, _)) => {

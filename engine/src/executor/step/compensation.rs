@@ -1,7 +1,7 @@
 //! The run's way through failure: a step's compensation and the `on_failure` steps.
 
-use super::{dep_names, Engine, Invocation};
-use crate::store::{Claimed, Outcome, RunRecord, StoreError, ON_FAILURE_PREFIX};
+use super::{dep_names, Engine, Invocation, RunView};
+use crate::store::{Claimed, Outcome, StoreError, ON_FAILURE_PREFIX};
 use braid_dsl::plan::{StepPlan, WorkflowPlan};
 use serde_json::{json, Value};
 
@@ -10,7 +10,7 @@ impl Engine {
     pub(super) async fn compensation(
         &self,
         plan: &WorkflowPlan,
-        run: &RunRecord,
+        run: &RunView,
         claimed: &Claimed,
         step: &StepPlan,
     ) -> Result<Outcome, StoreError> {
@@ -30,7 +30,7 @@ impl Engine {
     pub(super) async fn on_failure_step(
         &self,
         plan: &WorkflowPlan,
-        run: &RunRecord,
+        run: &RunView,
         claimed: &Claimed,
         step: &StepPlan,
     ) -> Result<Outcome, StoreError> {

@@ -1,10 +1,10 @@
 //! Control steps (`sleep`, `sleep_until`, `wait_signal`, `workflow.run`): evaluated again each
 //! time they are woken, they decide from the store whether their wait is over.
 
-use super::{fatal, Engine};
+use super::{fatal, Engine, RunView};
 use crate::executor::{StartError, StartRequest};
 use crate::runtime::call::Control;
-use crate::store::{Claimed, Outcome, ParentRef, RunRecord, RunStatus, StoreError, WaitFor};
+use crate::store::{Claimed, Outcome, ParentRef, RunStatus, StoreError, WaitFor};
 use braid_dsl::plan::OnError;
 use serde_json::{json, Value};
 
@@ -12,7 +12,7 @@ impl Engine {
     /// Control steps: decide from the store whether the wait is over.
     pub(super) async fn control(
         &self,
-        run: &RunRecord,
+        run: &RunView,
         claimed: &Claimed,
         control: Control,
         now_ms: i64,

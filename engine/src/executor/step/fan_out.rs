@@ -1,8 +1,8 @@
 //! A `for_each` step: its items as child rows, then their outputs as its own.
 
-use super::{dep_names, fatal, Engine};
+use super::{dep_names, fatal, Engine, RunView};
 use crate::runtime::call;
-use crate::store::{Claimed, NewStep, Outcome, RunRecord, StepStatus, StoreError};
+use crate::store::{Claimed, NewStep, Outcome, StepStatus, StoreError};
 use braid_dsl::eval::Evaluator;
 use braid_dsl::plan::{OnError, StepPlan, WorkflowPlan};
 use braid_stdlib::catalog::std_library;
@@ -14,7 +14,7 @@ impl Engine {
     pub(super) async fn fan_out(
         &self,
         plan: &WorkflowPlan,
-        run: &RunRecord,
+        run: &RunView,
         claimed: &Claimed,
         step: &StepPlan,
     ) -> Result<Outcome, StoreError> {

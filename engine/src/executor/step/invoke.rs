@@ -1,9 +1,9 @@
 //! Carrying out a call: evaluate it, call out, apply `expect`, decide about a retry.
 
-use super::Engine;
+use super::{Engine, RunView};
 use crate::runtime::call::{self, Context, Prepared};
 use crate::runtime::failure::{decide, Decision, StepFailure};
-use crate::store::{Claimed, Outcome, RunRecord, StoreError};
+use crate::store::{Claimed, Outcome, StoreError};
 use braid_dsl::ast::Call;
 use braid_dsl::eval::{Evaluator, Scope};
 use braid_dsl::plan::{CompensatePlan, Failure, OnError, RetryPolicy, StepPlan, WorkflowPlan};
@@ -15,7 +15,7 @@ impl Engine {
     pub(super) async fn invoke(
         &self,
         plan: &WorkflowPlan,
-        run: &RunRecord,
+        run: &RunView,
         claimed: &Claimed,
         inv: Invocation<'_>,
         mut scope: Scope<'static>,

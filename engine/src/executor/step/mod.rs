@@ -16,6 +16,7 @@ use braid_dsl::plan::{OnError, StepPlan, WorkflowPlan};
 use braid_stdlib::catalog::std_library;
 use invoke::Invocation;
 use serde_json::{json, Value};
+use std::sync::Arc;
 
 mod compensation;
 mod control;
@@ -60,10 +61,58 @@ fn fatal(kind: &str, message: impl Into<String>) -> Outcome {
     }
 }
 
+/// What a worker carrying out a chain of hand-offs knows of the run without reading it: the
+/// run's record, and the outputs of the steps it completed. A chained step's dependency is
+/// usually the step just before it, which this worker just wrote.
+#[derive(Default)]
+pub(crate) struct Known {
+    run: Option<Arc<RunRecord>>,
+    outputs: Vec<StepResult>,
+}
+
+/// Outputs kept per worker: a chain needs the last one.
+const KNOWN_OUTPUTS: usize = 8;
+
+impl Known {
+    /// Notes that `claimed` succeeded with `output` (and that it is durable).
+    pub(crate) fn succeeded(&mut self, claimed: &Claimed, output: Value) {
+        if self.run.as_ref().is_none_or(|r| r.id != claimed.run_id) {
+            return;
+        }
+        if self.outputs.len() >= KNOWN_OUTPUTS {
+            self.outputs.remove(0);
+        }
+        self.outputs.push(StepResult {
+            key: claimed.key.clone(),
+            status: StepStatus::Succeeded,
+            output: Some(output),
+            error: None,
+            item_index: claimed.item_index,
+        });
+    }
+}
+
+/// A run as a step sees it: its record, and the outputs of its steps known without a read.
+struct RunView {
+    record: Arc<RunRecord>,
+    known: Vec<StepResult>,
+}
+
+impl std::ops::Deref for RunView {
+    type Target = RunRecord;
+    fn deref(&self) -> &RunRecord {
+        &self.record
+    }
+}
+
 impl Engine {
     /// Runs one claimed row to its outcome. Store errors are returned so the row is left to its
     /// lease (and taken back) rather than recorded wrongly.
-    pub(crate) async fn execute(&self, claimed: &Claimed) -> Result<Outcome, StoreError> {
+    pub(crate) async fn execute(
+        &self,
+        claimed: &Claimed,
+        known: &mut Known,
+    ) -> Result<Outcome, StoreError> {
         let plan = self
             .plans
             .get(self.store.as_ref(), &claimed.version_hash)
@@ -85,7 +134,28 @@ impl Engine {
                 continue_on_error: matches!(&role, Role::Main(s) | Role::Item(s, _) if s.on_error == OnError::Continue),
             });
         }
-        let run = self.store.load_run(&claimed.run_id).await?;
+        // What a main step, an item or the output reads of its run (input, trigger, start
+        // time) never changes once the run is running; the other phases read its error.
+        let settled = matches!(role, Role::Output | Role::Main(_) | Role::Item(..));
+        let record = match known
+            .run
+            .as_ref()
+            .filter(|r| settled && r.id == claimed.run_id)
+        {
+            Some(record) => record.clone(),
+            None => {
+                let record = Arc::new(self.store.load_run(&claimed.run_id).await?);
+                if known.run.as_ref().is_none_or(|r| r.id != record.id) {
+                    known.outputs.clear();
+                }
+                known.run = Some(record.clone());
+                record
+            }
+        };
+        let run = RunView {
+            record,
+            known: known.outputs.clone(),
+        };
         match role {
             Role::Output => self.output(&plan, &run).await,
             Role::Main(step) if step.for_each.is_some() => {
@@ -98,17 +168,27 @@ impl Engine {
         }
     }
 
-    /// The scope every expression of a run sees, plus the outputs of `keys`.
+    /// The scope every expression of a run sees, plus the outputs of `keys` (read from the
+    /// store unless this worker recorded them).
     async fn scope_with(
         &self,
-        run: &RunRecord,
+        run: &RunView,
         keys: Vec<String>,
     ) -> Result<(Scope<'static>, Vec<StepResult>), StoreError> {
-        let results = if keys.is_empty() {
-            Vec::new()
-        } else {
-            self.store.load_results(&run.id, &keys).await?
+        let (mut results, unknown): (Vec<StepResult>, Vec<String>) = {
+            let mut found = Vec::new();
+            let mut unknown = Vec::new();
+            for key in keys {
+                match run.known.iter().find(|r| r.key == key) {
+                    Some(r) => found.push(r.clone()),
+                    None => unknown.push(key),
+                }
+            }
+            (found, unknown)
         };
+        if !unknown.is_empty() {
+            results.extend(self.store.load_results(&run.id, &unknown).await?);
+        }
         let mut scope = Scope::new()
             .with("input", run.input.clone())
             .with(
@@ -136,7 +216,7 @@ impl Engine {
         )
     }
 
-    async fn output(&self, plan: &WorkflowPlan, run: &RunRecord) -> Result<Outcome, StoreError> {
+    async fn output(&self, plan: &WorkflowPlan, run: &RunView) -> Result<Outcome, StoreError> {
         let names = plan.steps.iter().map(|s| s.name.clone()).collect();
         let (scope, _) = self.scope_with(run, names).await?;
         let host = EngineHost::new(
@@ -201,7 +281,7 @@ impl Engine {
     async fn step(
         &self,
         plan: &WorkflowPlan,
-        run: &RunRecord,
+        run: &RunView,
         claimed: &Claimed,
         step: &StepPlan,
         item: Option<u32>,
