@@ -536,6 +536,68 @@ mod tests {
         assert!(matches!(numbered("SELECT 1"), Cow::Borrowed(_)));
     }
 
+    /// A writer on another connection (to SQLite's locks, the same as another process's) is
+    /// waited for without blocking the thread (other tasks run meanwhile), up to the busy
+    /// timeout; then the write fails as contention (the API's 503) and, once the lock is gone,
+    /// writes go through again.
+    #[tokio::test]
+    async fn another_writer_is_waited_for_up_to_the_busy_timeout() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let opener = Opener {
+            uri: format!("file:{}", dir.path().join("t.db").display()),
+            synchronous: "FULL",
+            busy_timeout: Duration::from_millis(300),
+        };
+        let writer = Writer::open(&opener).expect("open");
+        let other = opener.open().expect("another connection");
+        other
+            .execute_batch("CREATE TABLE t (x INTEGER); BEGIN IMMEDIATE; INSERT INTO t VALUES (1);")
+            .expect("the other writer holds the lock");
+
+        let ticks = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let ticker = tokio::spawn({
+            let ticks = ticks.clone();
+            async move {
+                loop {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    ticks.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
+        let began = Instant::now();
+        let refused = writer.begin().await;
+        let waited = began.elapsed();
+        assert!(
+            matches!(refused, Err(StoreError::Contention(_))),
+            "{:?}",
+            refused.map(|_| ())
+        );
+        assert!(
+            waited >= Duration::from_millis(300),
+            "gave up after {waited:?}"
+        );
+        assert!(waited < Duration::from_secs(3), "waited {waited:?}");
+        // This test runs on one thread: the ticker ran only because the wait did not block it.
+        assert!(
+            ticks.load(Ordering::Relaxed) >= 10,
+            "{} ticks",
+            ticks.load(Ordering::Relaxed)
+        );
+        ticker.abort();
+
+        other
+            .execute_batch("COMMIT")
+            .expect("the other writer commits");
+        let tx = writer.begin().await.expect("the lock is free again");
+        tx.execute_batch("INSERT INTO t VALUES (2)")
+            .expect("insert");
+        tx.commit().await.expect("commit");
+        let n: i64 = other
+            .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(n, 2);
+    }
+
     /// Databases migrated by earlier versions, through sqlx, are taken as they are; a
     /// migration whose text changed since it was applied is refused.
     #[tokio::test]
