@@ -10,6 +10,7 @@ on_both_stores!(
     expect_failures_and_on_error_continue,
     a_repeated_dedupe_key_returns_the_first_run,
     every_change_is_in_the_history,
+    a_step_sees_outputs_written_by_its_own_worker_and_by_others,
 );
 
 async fn steps_run_in_dependency_order_and_skips_propagate(backend: Backend) {
@@ -48,6 +49,38 @@ async fn steps_run_in_dependency_order_and_skips_propagate(backend: Backend) {
         calls[0].idempotency_key.as_deref(),
         Some(format!("{id}/b").as_str())
     );
+}
+
+/// A worker that hands itself the next step keeps the outputs it wrote instead of reading
+/// them again; a step joining two branches gets one output that way and the other from the
+/// store, and every step sees the same values, whichever worker ran what.
+async fn a_step_sees_outputs_written_by_its_own_worker_and_by_others(backend: Backend) {
+    let h = Harness::new(
+        backend,
+        r#"workflow diamond {
+              input { n: int }
+              step a = transform(input.n)
+              step b = transform(a + 1)
+              step c = transform(a * 10)
+              step d = transform({ a: a, b: b, c: c, n: input.n })
+              step e = transform(d.b + d.c)
+              output { d: d, e: e }
+            }"#,
+    )
+    .await;
+    for n in 1..=5 {
+        let id = h.start("diamond", json!({ "n": n })).await;
+        h.drain().await;
+        let run = h.run(&id).await;
+        assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
+        assert_eq!(
+            run.output,
+            Some(json!({
+                "d": { "a": n, "b": n + 1, "c": n * 10, "n": n },
+                "e": n + 1 + n * 10,
+            }))
+        );
+    }
 }
 
 async fn expect_failures_and_on_error_continue(backend: Backend) {
