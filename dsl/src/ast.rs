@@ -603,6 +603,21 @@ pub enum BinaryOp {
 }
 
 impl BinaryOp {
+    /// Binding strength, loosest first (1 for `??` to 7 for `* / %`), as in `docs/language.md`:
+    /// the parser climbs it, the pretty-printer parenthesises by it.
+    pub fn precedence(self) -> u8 {
+        use BinaryOp::*;
+        match self {
+            Coalesce => 1,
+            Or => 2,
+            And => 3,
+            Eq | Ne => 4,
+            Lt | Le | Gt | Ge => 5,
+            Add | Sub => 6,
+            Mul | Div | Rem => 7,
+        }
+    }
+
     /// The operator as written.
     pub fn symbol(self) -> &'static str {
         use BinaryOp::*;

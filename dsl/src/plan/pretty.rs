@@ -52,17 +52,10 @@ fn precedence(e: &Expr) -> u8 {
     }
 }
 
+/// A binary operator's strength on this scale: one above the parser's, `if` and lambdas
+/// binding more loosely than any operator.
 fn binary_precedence(op: BinaryOp) -> u8 {
-    use BinaryOp::*;
-    match op {
-        Coalesce => 2,
-        Or => 3,
-        And => 4,
-        Eq | Ne => 5,
-        Lt | Le | Gt | Ge => 6,
-        Add | Sub => 7,
-        Mul | Div | Rem => 8,
-    }
+    op.precedence() + 1
 }
 
 /// Writes `e`, in parentheses if it binds more loosely than `min`.

@@ -125,14 +125,14 @@ impl Builder {
         items: &mut Vec<Pair<Rule>>,
     ) -> Built<Expr> {
         while let Some(op) = items.last().and_then(|p| binary_op(p.as_rule())) {
-            let prec = precedence(op);
+            let prec = op.precedence();
             if prec < min_prec {
                 break;
             }
             items.pop();
             let mut rhs = self.unary_operand(items)?;
             while let Some(next) = items.last().and_then(|p| binary_op(p.as_rule())) {
-                if precedence(next) > prec {
+                if next.precedence() > prec {
                     rhs = self.climb(rhs, prec + 1, items)?;
                 } else {
                     break;
@@ -380,18 +380,4 @@ fn binary_op(rule: Rule) -> Option<BinaryOp> {
         Rule::rem => BinaryOp::Rem,
         _ => return None,
     })
-}
-
-/// Binding strength, loosest first, as in `docs/language.md`.
-fn precedence(op: BinaryOp) -> u8 {
-    use BinaryOp::*;
-    match op {
-        Coalesce => 1,
-        Or => 2,
-        And => 3,
-        Eq | Ne => 4,
-        Lt | Le | Gt | Ge => 5,
-        Add | Sub => 6,
-        Mul | Div | Rem => 7,
-    }
 }
