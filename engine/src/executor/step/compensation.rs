@@ -10,7 +10,7 @@ impl Engine {
     pub(super) async fn compensation(
         &self,
         plan: &WorkflowPlan,
-        run: &RunView,
+        run: &RunView<'_>,
         claimed: &Claimed,
         step: &StepPlan,
     ) -> Result<Outcome, StoreError> {
@@ -30,7 +30,7 @@ impl Engine {
     pub(super) async fn on_failure_step(
         &self,
         plan: &WorkflowPlan,
-        run: &RunView,
+        run: &RunView<'_>,
         claimed: &Claimed,
         step: &StepPlan,
     ) -> Result<Outcome, StoreError> {

@@ -12,7 +12,7 @@ impl Engine {
     /// Control steps: decide from the store whether the wait is over.
     pub(super) async fn control(
         &self,
-        run: &RunView,
+        run: &RunView<'_>,
         claimed: &Claimed,
         control: Control,
         now_ms: i64,

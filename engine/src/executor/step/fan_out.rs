@@ -14,7 +14,7 @@ impl Engine {
     pub(super) async fn fan_out(
         &self,
         plan: &WorkflowPlan,
-        run: &RunView,
+        run: &RunView<'_>,
         claimed: &Claimed,
         step: &StepPlan,
     ) -> Result<Outcome, StoreError> {

@@ -15,7 +15,7 @@ impl Engine {
     pub(super) async fn invoke(
         &self,
         plan: &WorkflowPlan,
-        run: &RunView,
+        run: &RunView<'_>,
         claimed: &Claimed,
         inv: Invocation<'_>,
         mut scope: Scope<'static>,

@@ -8,7 +8,7 @@ use super::Engine;
 use crate::runtime::call;
 use crate::runtime::host::EngineHost;
 use crate::store::{
-    Claimed, Outcome, RunRecord, StepResult, StepStatus, StoreError, COMPENSATION_PREFIX,
+    Claimed, Outcome, RunRecord, StepResult, StepStatus, Store, StoreError, COMPENSATION_PREFIX,
     ON_FAILURE_PREFIX, OUTPUT_KEY,
 };
 use braid_dsl::eval::{Evaluator, Scope};
@@ -16,7 +16,6 @@ use braid_dsl::plan::{OnError, StepPlan, WorkflowPlan};
 use braid_stdlib::catalog::std_library;
 use invoke::Invocation;
 use serde_json::{json, Value};
-use std::sync::Arc;
 
 mod compensation;
 mod control;
@@ -66,7 +65,7 @@ fn fatal(kind: &str, message: impl Into<String>) -> Outcome {
 /// usually the step just before it, which this worker just wrote.
 #[derive(Default)]
 pub(crate) struct Known {
-    run: Option<Arc<RunRecord>>,
+    run: Option<RunRecord>,
     outputs: Vec<StepResult>,
 }
 
@@ -90,18 +89,41 @@ impl Known {
             item_index: claimed.item_index,
         });
     }
+
+    /// Run `run_id` as a step sees it: the record known, if `reuse` allows it, else read
+    /// (and kept); outputs known of another run are forgotten.
+    async fn view(
+        &mut self,
+        store: &dyn Store,
+        run_id: &str,
+        reuse: bool,
+    ) -> Result<RunView<'_>, StoreError> {
+        let record = match self.run.take() {
+            Some(known) if reuse && known.id == run_id => known,
+            known => {
+                if known.is_none_or(|r| r.id != run_id) {
+                    self.outputs.clear();
+                }
+                store.load_run(run_id).await?
+            }
+        };
+        Ok(RunView {
+            record: self.run.insert(record),
+            known: &self.outputs,
+        })
+    }
 }
 
 /// A run as a step sees it: its record, and the outputs of its steps known without a read.
-struct RunView {
-    record: Arc<RunRecord>,
-    known: Vec<StepResult>,
+struct RunView<'k> {
+    record: &'k RunRecord,
+    known: &'k [StepResult],
 }
 
-impl std::ops::Deref for RunView {
+impl std::ops::Deref for RunView<'_> {
     type Target = RunRecord;
     fn deref(&self) -> &RunRecord {
-        &self.record
+        self.record
     }
 }
 
@@ -137,25 +159,9 @@ impl Engine {
         // What a main step, an item or the output reads of its run (input, trigger, start
         // time) never changes once the run is running; the other phases read its error.
         let settled = matches!(role, Role::Output | Role::Main(_) | Role::Item(..));
-        let record = match known
-            .run
-            .as_ref()
-            .filter(|r| settled && r.id == claimed.run_id)
-        {
-            Some(record) => record.clone(),
-            None => {
-                let record = Arc::new(self.store.load_run(&claimed.run_id).await?);
-                if known.run.as_ref().is_none_or(|r| r.id != record.id) {
-                    known.outputs.clear();
-                }
-                known.run = Some(record.clone());
-                record
-            }
-        };
-        let run = RunView {
-            record,
-            known: known.outputs.clone(),
-        };
+        let run = known
+            .view(self.store.as_ref(), &claimed.run_id, settled)
+            .await?;
         match role {
             Role::Output => self.output(&plan, &run).await,
             Role::Main(step) if step.for_each.is_some() => {
@@ -172,7 +178,7 @@ impl Engine {
     /// store unless this worker recorded them).
     async fn scope_with(
         &self,
-        run: &RunView,
+        run: &RunView<'_>,
         keys: Vec<String>,
     ) -> Result<(Scope<'static>, Vec<StepResult>), StoreError> {
         let (mut results, unknown): (Vec<StepResult>, Vec<String>) = {
@@ -216,7 +222,7 @@ impl Engine {
         )
     }
 
-    async fn output(&self, plan: &WorkflowPlan, run: &RunView) -> Result<Outcome, StoreError> {
+    async fn output(&self, plan: &WorkflowPlan, run: &RunView<'_>) -> Result<Outcome, StoreError> {
         let names = plan.steps.iter().map(|s| s.name.clone()).collect();
         let (scope, _) = self.scope_with(run, names).await?;
         let host = EngineHost::new(
@@ -281,7 +287,7 @@ impl Engine {
     async fn step(
         &self,
         plan: &WorkflowPlan,
-        run: &RunView,
+        run: &RunView<'_>,
         claimed: &Claimed,
         step: &StepPlan,
         item: Option<u32>,
