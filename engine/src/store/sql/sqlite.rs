@@ -133,19 +133,45 @@ impl rusqlite::ToSql for Param {
     }
 }
 
-impl Executor for &mut Connection {
+/// What SQLite statements run on: the write connection, the read pool (a connection lent
+/// for the one statement), a read transaction. Each runs the statement at once, on the
+/// calling thread, so its [`Executor`] future is ready when made.
+trait OnConnection: Send {
+    /// Runs `query` (see [`run`]).
+    fn run(self, query: &Query<'_>) -> Result<(Vec<Row>, u64), StoreError>;
+}
+
+impl<T: OnConnection> Executor for T {
     fn fetch_rows(
         self,
         query: &Query<'_>,
     ) -> impl Future<Output = Result<Vec<Row>, StoreError>> + Send {
-        std::future::ready(run(self, query).map(|(rows, _)| rows))
+        std::future::ready(self.run(query).map(|(rows, _)| rows))
     }
 
     fn execute_query(
         self,
         query: &Query<'_>,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send {
-        std::future::ready(run(self, query).map(|(_, changed)| changed))
+        std::future::ready(self.run(query).map(|(_, changed)| changed))
+    }
+}
+
+impl OnConnection for &mut Connection {
+    fn run(self, query: &Query<'_>) -> Result<(Vec<Row>, u64), StoreError> {
+        run(self, query)
+    }
+}
+
+impl OnConnection for &Readers {
+    fn run(self, query: &Query<'_>) -> Result<(Vec<Row>, u64), StoreError> {
+        run(self.lend()?.conn()?, query)
+    }
+}
+
+impl OnConnection for &mut ReadTx<'_> {
+    fn run(self, query: &Query<'_>) -> Result<(Vec<Row>, u64), StoreError> {
+        run(self.lent.conn()?, query)
     }
 }
 
@@ -379,28 +405,6 @@ impl Drop for Lent<'_> {
     }
 }
 
-impl Executor for &Readers {
-    fn fetch_rows(
-        self,
-        query: &Query<'_>,
-    ) -> impl Future<Output = Result<Vec<Row>, StoreError>> + Send {
-        std::future::ready(
-            self.lend()
-                .and_then(|lent| run(lent.conn()?, query).map(|(rows, _)| rows)),
-        )
-    }
-
-    fn execute_query(
-        self,
-        query: &Query<'_>,
-    ) -> impl Future<Output = Result<u64, StoreError>> + Send {
-        std::future::ready(
-            self.lend()
-                .and_then(|lent| run(lent.conn()?, query).map(|(_, changed)| changed)),
-        )
-    }
-}
-
 /// A read transaction on a lent connection; ended when committed or dropped.
 pub(crate) struct ReadTx<'r> {
     lent: Lent<'r>,
@@ -423,30 +427,6 @@ impl Drop for ReadTx<'_> {
                 let _ = control(conn, "ROLLBACK");
             }
         }
-    }
-}
-
-impl Executor for &mut ReadTx<'_> {
-    fn fetch_rows(
-        self,
-        query: &Query<'_>,
-    ) -> impl Future<Output = Result<Vec<Row>, StoreError>> + Send {
-        std::future::ready(
-            self.lent
-                .conn()
-                .and_then(|conn| run(conn, query).map(|(rows, _)| rows)),
-        )
-    }
-
-    fn execute_query(
-        self,
-        query: &Query<'_>,
-    ) -> impl Future<Output = Result<u64, StoreError>> + Send {
-        std::future::ready(
-            self.lent
-                .conn()
-                .and_then(|conn| run(conn, query).map(|(_, changed)| changed)),
-        )
     }
 }
 
