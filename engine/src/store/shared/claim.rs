@@ -4,13 +4,13 @@
 /// on shutdown returns to it and a lost lease of a woken step is not counted as an attempt.
 const FROM_WAIT: &str = "waiting";
 
-/// The columns a claim reads of a step and its run, prefixed for `steps s JOIN runs r` (the
-/// step's are those of [`candidate_step_columns!`]: keep the two lists alike).
+/// The columns a claim reads of a step and its run, for `steps s JOIN runs r`.
 macro_rules! candidate_columns {
     () => {
-        "s.run_id, s.key, s.phase, s.status, s.attempt, s.max_attempts, s.state, \
-         s.waiting_for, s.idempotency_key, s.parent_key, s.item_index, s.claimed_from, \
-         r.workflow, r.version_hash, r.status AS run_status, r.stage"
+        concat!(
+            candidate_step_columns!(),
+            ", r.workflow, r.version_hash, r.status AS run_status, r.stage"
+        )
     };
 }
 
@@ -23,12 +23,12 @@ enum Taken {
     Settled(Option<String>),
 }
 
-/// The columns of a step a claim reads (with the run's, in [`candidate_columns!`]); also
-/// what a completion's `UPDATE … RETURNING` gives of the dependents it made ready.
+/// The columns a claim reads of a step (with its run's, in [`candidate_columns!`]); also
+/// what a completion reads of the dependents it may make ready. For a query on `steps s`.
 macro_rules! candidate_step_columns {
     () => {
-        "run_id, key, phase, status, attempt, max_attempts, state, waiting_for, \
-         idempotency_key, parent_key, item_index, claimed_from"
+        "s.run_id, s.key, s.phase, s.status, s.attempt, s.max_attempts, s.state, s.waiting_for, \
+         s.idempotency_key, s.parent_key, s.item_index, s.claimed_from"
     };
 }
 
@@ -50,6 +50,9 @@ struct Candidate {
     version_hash: String,
     run_status: RunStatus,
     stage: Stage,
+    /// Its row still waits for the completion that made it ready (one dependency open, not
+    /// yet `ready`): taking it also opens it.
+    opening: bool,
 }
 
 /// What a candidate needs of its run.
@@ -93,6 +96,7 @@ impl Candidate {
             version_hash: run.version_hash.to_string(),
             run_status: run.status,
             stage: run.stage,
+            opening: false,
         })
     }
 }
@@ -123,6 +127,7 @@ async fn take(
         version_hash,
         run_status,
         stage,
+        opening,
     } = candidate;
     let lost_lease = status == StepStatus::Running;
     if lost_lease {
@@ -141,9 +146,11 @@ async fn take(
     if !resumed {
         attempt += 1;
         query(
-            "INSERT INTO attempts (run_id, key, number, attempt, worker, started) \
-             SELECT $1, $2, COALESCE(MAX(number), 0) + 1, $3, $4, $5 FROM attempts \
-             WHERE run_id = $1 AND key = $2",
+            // A subquery in VALUES, not `INSERT … SELECT`: SQLite copies a SELECT from the
+            // table being inserted into through a temporary table first (twice the time).
+            "INSERT INTO attempts (run_id, key, number, attempt, worker, started) VALUES ($1, $2, \
+             (SELECT COALESCE(MAX(number), 0) + 1 FROM attempts WHERE run_id = $1 AND key = $2), \
+             $3, $4, $5)",
         )
         .bind(&run_id)
         .bind(&key)
@@ -161,7 +168,8 @@ async fn take(
     query(
         "UPDATE steps SET status = 'running', claimed_from = $3, lease_owner = $4, \
          lease_expires_at = $5, due_at = $5, attempt = $6, \
-         attempts_total = attempts_total + $7, started = COALESCE(started, $8), updated = $8 \
+         attempts_total = attempts_total + $7, started = COALESCE(started, $8), updated = $8, \
+         deps_open = deps_open - $9, ready_at = CASE WHEN $9 = 1 THEN $8 ELSE ready_at END \
          WHERE run_id = $1 AND key = $2",
     )
     .bind(&run_id)
@@ -172,6 +180,7 @@ async fn take(
     .bind(i64::from(attempt))
     .bind(i64::from(!resumed))
     .bind(now)
+    .bind(i64::from(opening))
     .execute(c.conn())
     .await?;
     let kind = if resumed {

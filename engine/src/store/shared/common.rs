@@ -200,7 +200,9 @@ impl Tx {
     /// Writes the pending history entries, then commits.
     async fn commit(mut self) -> Result<(), StoreError> {
         let events = std::mem::take(&mut self.events);
-        for chunk in events.chunks(INSERT_CHUNK) {
+        // In chunks small enough to stay prepared: a group commit appends hundreds of
+        // entries, and preparing a statement of hundreds of rows costs more than running it.
+        for chunk in events.chunks(CACHED_ROWS) {
             let mut q = QueryBuilder::new("INSERT INTO events (run_id, at, kind, step_key, data) ");
             q.push_values(chunk, |mut b, e| {
                 b.push_bind(e.run_id.as_str())
@@ -209,10 +211,7 @@ impl Tx {
                     .push_bind(e.step_key.as_deref())
                     .push_bind(e.data.as_deref());
             });
-            q.build()
-                .persistent(cached(chunk.len()))
-                .execute(self.conn())
-                .await?;
+            q.build().execute(self.conn()).await?;
         }
         self.inner.commit().await?;
         Ok(())

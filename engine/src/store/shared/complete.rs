@@ -80,6 +80,10 @@ impl This {
                     )
                     .await?
                 }
+                (None, Some(candidate), _) if candidate.opening => {
+                    open_ready(&mut tx, &candidate, now).await?;
+                    None
+                }
                 _ => None,
             };
             // A run that just got a ready step is running; any other may now be waiting.

@@ -15,7 +15,9 @@ struct MadeReady {
     /// Their keys.
     keys: Vec<String>,
     /// The first of them as read by the change that made it ready, when that is all taking
-    /// it needs (the hand-off then reads nothing again).
+    /// it needs (the hand-off then reads nothing again). On SQLite its row is not changed
+    /// yet ([`Candidate::opening`]): taking it opens it in the same statement, or
+    /// [`open_ready`] does when no worker takes it.
     first: Option<Candidate>,
 }
 
@@ -38,17 +40,49 @@ async fn step_done(
         });
     }
     // Dependents have the same phase, except `$output`, which the main stage admits too.
-    // (In SET, columns read their values from before the update.)
     let admits = run.stage.admits(run.status, held.phase);
+    // A main step's completion changes nothing of its run before this: the run as read with
+    // the step is the run its dependents are taken in. (Compensation and `on_failure` steps
+    // move the run on afterwards, so theirs are read again.)
+    let run_now = CandidateRun {
+        workflow: &held.workflow,
+        version_hash: &held.version_hash,
+        status: run.status,
+        stage: run.stage,
+    };
+    let taken_as_read = (held.phase == Phase::Main).then_some(&run_now);
+    let ready = if BACKEND == Backend::Postgres {
+        dependents_at_once(c, run_id, key, admits, taken_as_read, now).await?
+    } else {
+        dependents_one_by_one(c, run_id, key, admits, taken_as_read, now).await?
+    };
+    for k in &ready.keys {
+        event(c, run_id, now, "step_ready", Some(k), None).await?;
+    }
+    Ok(ready)
+}
+
+/// The dependents of step `key` lose a dependency, in one statement (PostgreSQL: one round
+/// trip); those left with none become ready if `admits`. With `taken_as_read`, the first of
+/// them is kept for taking.
+async fn dependents_at_once(
+    c: &mut Tx,
+    run_id: &str,
+    key: &str,
+    admits: bool,
+    taken_as_read: Option<&CandidateRun<'_>>,
+    now: i64,
+) -> Result<MadeReady, StoreError> {
+    // In SET, columns read their values from before the update.
     let rows = query(concat!(
-        "UPDATE steps SET deps_open = deps_open - 1, \
-         status = CASE WHEN $4 AND status = 'pending' AND deps_open <= 1 THEN 'ready' \
-         ELSE status END, \
-         ready_at = CASE WHEN $4 AND status = 'pending' AND deps_open <= 1 THEN $3 \
-         ELSE ready_at END, \
-         due_at = CASE WHEN $4 AND status = 'pending' AND deps_open <= 1 THEN $3 \
-         ELSE due_at END, updated = $3 \
-         WHERE run_id = $1 AND key IN (SELECT key FROM step_deps WHERE run_id = $1 \
+        "UPDATE steps AS s SET deps_open = s.deps_open - 1, \
+         status = CASE WHEN $4 AND s.status = 'pending' AND s.deps_open <= 1 THEN 'ready' \
+         ELSE s.status END, \
+         ready_at = CASE WHEN $4 AND s.status = 'pending' AND s.deps_open <= 1 THEN $3 \
+         ELSE s.ready_at END, \
+         due_at = CASE WHEN $4 AND s.status = 'pending' AND s.deps_open <= 1 THEN $3 \
+         ELSE s.due_at END, updated = $3 \
+         WHERE s.run_id = $1 AND s.key IN (SELECT key FROM step_deps WHERE run_id = $1 \
          AND dep_key = $2) RETURNING ",
         candidate_step_columns!()
     ))
@@ -58,29 +92,91 @@ async fn step_done(
     .bind(admits)
     .fetch_all(c.conn())
     .await?;
-    // A main step's completion changes nothing of its run before this: the run as read with
-    // the step is the run its dependents are taken in. (Compensation and `on_failure` steps
-    // move the run on afterwards, so theirs are read again.)
-    let taken_as_read = held.phase == Phase::Main;
-    let run_now = CandidateRun {
-        workflow: &held.workflow,
-        version_hash: &held.version_hash,
-        status: run.status,
-        stage: run.stage,
-    };
     let mut ready = MadeReady::default();
     for row in rows {
         if row.try_get::<String, _>("status")? == StepStatus::Ready.as_str() {
-            if taken_as_read && ready.first.is_none() {
-                ready.first = Some(Candidate::of_run(&row, &run_now)?);
+            if let (Some(run), None) = (taken_as_read, &ready.first) {
+                ready.first = Some(Candidate::of_run(&row, run)?);
             }
             ready.keys.push(row.try_get::<String, _>("key")?);
         }
     }
-    for k in &ready.keys {
-        event(c, run_id, now, "step_ready", Some(k), None).await?;
+    Ok(ready)
+}
+
+/// As [`dependents_at_once`], read first and then changed one by one by primary key
+/// (SQLite: an `UPDATE … RETURNING` over an `IN (SELECT …)` costs three times these), and
+/// the first to become ready left unchanged for its taker to open (see
+/// [`MadeReady::first`]). Nothing else changes the dependents meanwhile: a pending step
+/// changes only under its run's lock (SQLite has one writer), so what is read is what the
+/// update changes.
+async fn dependents_one_by_one(
+    c: &mut Tx,
+    run_id: &str,
+    key: &str,
+    admits: bool,
+    taken_as_read: Option<&CandidateRun<'_>>,
+    now: i64,
+) -> Result<MadeReady, StoreError> {
+    let dependents = query(concat!(
+        "SELECT s.deps_open, ",
+        candidate_step_columns!(),
+        " FROM step_deps d JOIN steps s ON s.run_id = d.run_id AND s.key = d.key \
+         WHERE d.run_id = $1 AND d.dep_key = $2"
+    ))
+    .bind(run_id)
+    .bind(key)
+    .fetch_all(c.conn())
+    .await?;
+    let mut ready = MadeReady::default();
+    for row in dependents {
+        let dependent: String = row.try_get("key")?;
+        let pending = row.try_get::<String, _>("status")? == StepStatus::Pending.as_str();
+        let becomes_ready = admits && pending && row.try_get::<i64, _>("deps_open")? <= 1;
+        if becomes_ready {
+            if let (Some(run), None) = (taken_as_read, &ready.first) {
+                let mut candidate = Candidate::of_run(&row, run)?;
+                candidate.status = StepStatus::Ready;
+                candidate.opening = true;
+                ready.first = Some(candidate);
+                ready.keys.push(dependent);
+                continue;
+            }
+            query(
+                "UPDATE steps SET deps_open = deps_open - 1, status = 'ready', ready_at = $3, \
+                 due_at = $3, updated = $3 WHERE run_id = $1 AND key = $2",
+            )
+        } else {
+            query(
+                "UPDATE steps SET deps_open = deps_open - 1, updated = $3 \
+                 WHERE run_id = $1 AND key = $2",
+            )
+        }
+        .bind(run_id)
+        .bind(&dependent)
+        .bind(now)
+        .execute(c.conn())
+        .await?;
+        if becomes_ready {
+            ready.keys.push(dependent);
+        }
     }
     Ok(ready)
+}
+
+/// Makes ready a step [`step_done`] left for its taker (see [`MadeReady::first`]), when
+/// none takes it.
+async fn open_ready(c: &mut Tx, candidate: &Candidate, now: i64) -> Result<(), StoreError> {
+    query(
+        "UPDATE steps SET deps_open = deps_open - 1, status = 'ready', ready_at = $3, \
+         due_at = $3, updated = $3 WHERE run_id = $1 AND key = $2",
+    )
+    .bind(&candidate.run_id)
+    .bind(&candidate.key)
+    .bind(now)
+    .execute(c.conn())
+    .await?;
+    Ok(())
 }
 
 /// A `for_each` item is done: the next pending item takes its slot, and when none is open
