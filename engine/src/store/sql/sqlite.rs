@@ -243,10 +243,6 @@ fn control(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.raw_execute().map(drop)
 }
 
-/// The write connection's page cache, in KiB as SQLite's negative `cache_size` says
-/// (SQLite's default is 2 MiB).
-const WRITER_CACHE_KIB: i64 = -32 * 1024;
-
 /// The one write connection. Writers queue for it in the process, behind an async mutex;
 /// another process's writer is waited for with async pauses, never a blocked thread.
 pub(crate) struct Writer {
@@ -262,9 +258,6 @@ impl Writer {
         let conn = opener.open()?;
         conn.busy_timeout(Duration::ZERO)?;
         conn.pragma_update(None, "wal_autocheckpoint", CHECKPOINT_BACKSTOP_PAGES)?;
-        // The writer's pages stay cached across its transactions (only another process's
-        // writes make SQLite drop them), so a larger cache saves re-reading them.
-        conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)?;
         Ok(Writer {
             conn: Arc::new(tokio::sync::Mutex::new(conn)),
             busy_timeout: opener.busy_timeout,
