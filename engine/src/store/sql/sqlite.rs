@@ -533,6 +533,11 @@ mod tests {
             "SELECT '$1', x FROM t WHERE a = ?2 AND b = ?10 AND c = '$'"
         );
         assert!(matches!(numbered("SELECT 1"), Cow::Borrowed(_)));
+        // Text around parameters is copied whole, whatever its characters.
+        assert_eq!(
+            numbered("SELECT 'é$1' || $1 || 'ü', $ AS x, $3"),
+            "SELECT 'é$1' || ?1 || 'ü', $ AS x, ?3"
+        );
     }
 
     /// A writer on another connection (to SQLite's locks, the same as another process's) is
