@@ -50,11 +50,17 @@ async fn step_done(
         status: run.status,
         stage: run.stage,
     };
-    let taken_as_read = (held.phase == Phase::Main).then_some(&run_now);
+    let done = Finished {
+        run_id,
+        key,
+        admits,
+        taken_as_read: (held.phase == Phase::Main).then_some(&run_now),
+        now,
+    };
     let ready = if BACKEND == Backend::Postgres {
-        dependents_at_once(c, run_id, key, admits, taken_as_read, now).await?
+        dependents_at_once(c, &done).await?
     } else {
-        dependents_one_by_one(c, run_id, key, admits, taken_as_read, now).await?
+        dependents_one_by_one(c, &done).await?
     };
     for k in &ready.keys {
         event(c, run_id, now, "step_ready", Some(k), None).await?;
@@ -62,17 +68,21 @@ async fn step_done(
     Ok(ready)
 }
 
-/// The dependents of step `key` lose a dependency, in one statement (PostgreSQL: one round
-/// trip); those left with none become ready if `admits`. With `taken_as_read`, the first of
-/// them is kept for taking.
-async fn dependents_at_once(
-    c: &mut Tx,
-    run_id: &str,
-    key: &str,
+/// A step done, as its dependents see it.
+struct Finished<'a> {
+    run_id: &'a str,
+    key: &'a str,
+    /// Whether the run's stage lets its dependents start.
     admits: bool,
-    taken_as_read: Option<&CandidateRun<'_>>,
+    /// The run as read with the step, when its dependents are taken in that state.
+    taken_as_read: Option<&'a CandidateRun<'a>>,
     now: i64,
-) -> Result<MadeReady, StoreError> {
+}
+
+/// The dependents of a step lose a dependency, in one statement (PostgreSQL: one round
+/// trip); those left with none become ready if the stage admits them. With `taken_as_read`,
+/// the first of them is kept for taking.
+async fn dependents_at_once(c: &mut Tx, done: &Finished<'_>) -> Result<MadeReady, StoreError> {
     // In SET, columns read their values from before the update.
     let rows = query(concat!(
         "UPDATE steps AS s SET deps_open = s.deps_open - 1, \
@@ -86,16 +96,16 @@ async fn dependents_at_once(
          AND dep_key = $2) RETURNING ",
         candidate_step_columns!()
     ))
-    .bind(run_id)
-    .bind(key)
-    .bind(now)
-    .bind(admits)
+    .bind(done.run_id)
+    .bind(done.key)
+    .bind(done.now)
+    .bind(done.admits)
     .fetch_all(c.conn())
     .await?;
     let mut ready = MadeReady::default();
     for row in rows {
         if row.try_get::<String, _>("status")? == StepStatus::Ready.as_str() {
-            if let (Some(run), None) = (taken_as_read, &ready.first) {
+            if let (Some(run), None) = (done.taken_as_read, &ready.first) {
                 ready.first = Some(Candidate::of_run(&row, run)?);
             }
             ready.keys.push(row.try_get::<String, _>("key")?);
@@ -110,53 +120,42 @@ async fn dependents_at_once(
 /// [`MadeReady::first`]). Nothing else changes the dependents meanwhile: a pending step
 /// changes only under its run's lock (SQLite has one writer), so what is read is what the
 /// update changes.
-async fn dependents_one_by_one(
-    c: &mut Tx,
-    run_id: &str,
-    key: &str,
-    admits: bool,
-    taken_as_read: Option<&CandidateRun<'_>>,
-    now: i64,
-) -> Result<MadeReady, StoreError> {
+async fn dependents_one_by_one(c: &mut Tx, done: &Finished<'_>) -> Result<MadeReady, StoreError> {
     let dependents = query(concat!(
         "SELECT s.deps_open, ",
         candidate_step_columns!(),
         " FROM step_deps d JOIN steps s ON s.run_id = d.run_id AND s.key = d.key \
          WHERE d.run_id = $1 AND d.dep_key = $2"
     ))
-    .bind(run_id)
-    .bind(key)
+    .bind(done.run_id)
+    .bind(done.key)
     .fetch_all(c.conn())
     .await?;
     let mut ready = MadeReady::default();
     for row in dependents {
         let dependent: String = row.try_get("key")?;
         let pending = row.try_get::<String, _>("status")? == StepStatus::Pending.as_str();
-        let becomes_ready = admits && pending && row.try_get::<i64, _>("deps_open")? <= 1;
-        if becomes_ready {
-            if let (Some(run), None) = (taken_as_read, &ready.first) {
+        let becomes_ready = done.admits && pending && row.try_get::<i64, _>("deps_open")? <= 1;
+        match (becomes_ready, done.taken_as_read, &ready.first) {
+            (true, Some(run), None) => {
                 let mut candidate = Candidate::of_run(&row, run)?;
                 candidate.status = StepStatus::Ready;
                 candidate.opening = true;
                 ready.first = Some(candidate);
-                ready.keys.push(dependent);
-                continue;
             }
-            query(
-                "UPDATE steps SET deps_open = deps_open - 1, status = 'ready', ready_at = $3, \
-                 due_at = $3, updated = $3 WHERE run_id = $1 AND key = $2",
-            )
-        } else {
-            query(
-                "UPDATE steps SET deps_open = deps_open - 1, updated = $3 \
-                 WHERE run_id = $1 AND key = $2",
-            )
+            (true, _, _) => open(c, done.run_id, &dependent, done.now).await?,
+            (false, _, _) => {
+                query(
+                    "UPDATE steps SET deps_open = deps_open - 1, updated = $3 \
+                     WHERE run_id = $1 AND key = $2",
+                )
+                .bind(done.run_id)
+                .bind(&dependent)
+                .bind(done.now)
+                .execute(c.conn())
+                .await?;
+            }
         }
-        .bind(run_id)
-        .bind(&dependent)
-        .bind(now)
-        .execute(c.conn())
-        .await?;
         if becomes_ready {
             ready.keys.push(dependent);
         }
@@ -167,12 +166,17 @@ async fn dependents_one_by_one(
 /// Makes ready a step [`step_done`] left for its taker (see [`MadeReady::first`]), when
 /// none takes it.
 async fn open_ready(c: &mut Tx, candidate: &Candidate, now: i64) -> Result<(), StoreError> {
+    open(c, &candidate.run_id, &candidate.key, now).await
+}
+
+/// Closes the last open dependency of a pending step: it is ready.
+async fn open(c: &mut Tx, run_id: &str, key: &str, now: i64) -> Result<(), StoreError> {
     query(
         "UPDATE steps SET deps_open = deps_open - 1, status = 'ready', ready_at = $3, \
          due_at = $3, updated = $3 WHERE run_id = $1 AND key = $2",
     )
-    .bind(&candidate.run_id)
-    .bind(&candidate.key)
+    .bind(run_id)
+    .bind(key)
     .bind(now)
     .execute(c.conn())
     .await?;
