@@ -107,20 +107,49 @@ impl This {
     }
 }
 
-/// Records one completion and its consequences.
-async fn apply(c: &mut Tx, done: &Completion, now: i64) -> Result<Applied, StoreError> {
-    let row = query(
+/// The step a completion is about, as its worker holds it, with its run: `$1` run, `$2`
+/// key, `$3` worker, `$4` attempt.
+macro_rules! held_step {
+    () => {
         "SELECT s.phase, s.parent_key, s.claimed_from, r.status, r.stage, r.parent_run_id, \
          r.parent_step_key, r.workflow, r.version_hash FROM steps s JOIN runs r ON r.id = s.run_id \
          WHERE s.run_id = $1 AND s.key = $2 AND s.status = 'running' AND s.lease_owner = $3 \
-         AND s.attempt = $4",
-    )
+         AND s.attempt = $4"
+    };
+}
+
+/// Records one completion and its consequences.
+async fn apply(c: &mut Tx, done: &Completion, now: i64) -> Result<Applied, StoreError> {
+    let error = match &done.outcome {
+        Outcome::Failed { error, .. } | Outcome::Retry { error, .. } => Some(error),
+        _ => None,
+    };
+    // The step as its worker holds it (none: the lease was lost), with its run. On
+    // PostgreSQL the same statement also closes the attempt (one round trip fewer), under
+    // the conditions of [`close_attempt`] below (`'waiting'` is [`FROM_WAIT`]).
+    let closes_too = BACKEND == Backend::Postgres;
+    let mut read = query(if closes_too {
+        concat!(
+            "WITH closed AS (UPDATE attempts SET finished = $5, outcome = $6, error = $7 \
+             WHERE run_id = $1 AND key = $2 AND finished IS NULL AND EXISTS (SELECT 1 FROM steps \
+             WHERE run_id = $1 AND key = $2 AND status = 'running' AND lease_owner = $3 \
+             AND attempt = $4 AND claimed_from IS DISTINCT FROM 'waiting')) ",
+            held_step!()
+        )
+    } else {
+        held_step!()
+    })
     .bind(&done.run_id)
     .bind(&done.key)
     .bind(&done.worker_id)
-    .bind(i64::from(done.attempt))
-    .fetch_optional(c.conn())
-    .await?;
+    .bind(i64::from(done.attempt));
+    if closes_too {
+        read = read
+            .bind(now)
+            .bind(done.outcome.name())
+            .bind(json_text_opt(error));
+    }
+    let row = read.fetch_optional(c.conn()).await?;
     let Some(row) = row else {
         return Ok(Applied::lost());
     };
@@ -133,11 +162,7 @@ async fn apply(c: &mut Tx, done: &Completion, now: i64) -> Result<Applied, Store
     };
     let run = run_state(&row)?;
     let (run_id, key) = (done.run_id.as_str(), done.key.as_str());
-    let error = match &done.outcome {
-        Outcome::Failed { error, .. } | Outcome::Retry { error, .. } => Some(error),
-        _ => None,
-    };
-    if held.claimed_from.as_deref() != Some(FROM_WAIT) {
+    if !closes_too && held.claimed_from.as_deref() != Some(FROM_WAIT) {
         close_attempt(c, run_id, key, now, done.outcome.name(), error).await?;
     }
     if !run.stage.admits(run.status, held.phase) {
