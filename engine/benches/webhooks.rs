@@ -134,18 +134,40 @@ impl Target {
     }
 }
 
+/// The send times of `n` requests, `interval` apart from `start`, each handed over when it
+/// comes. A thread of its own keeps the schedule: tokio's timers fire on a 1 ms grid, which
+/// sent a request up to a millisecond after its time and counted that as the server's latency;
+/// a thread's sleep is accurate to tens of microseconds.
+fn schedule(
+    start: Instant,
+    interval: Duration,
+    n: usize,
+) -> tokio::sync::mpsc::UnboundedReceiver<Instant> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for i in 0..n {
+            let at = start + interval * i as u32;
+            if let Some(wait) = at.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            if tx.send(at).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
 /// Sends `rate` requests per second for `secs` seconds on a fixed schedule; each latency is
 /// measured from the request's scheduled time.
 async fn open_loop(target: &Arc<Target>, next_id: &mut u64, rate: u32, secs: u32) -> Stats {
     let n = (rate * secs) as usize;
     let interval = Duration::from_secs(1) / rate;
     let outstanding = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let start = tokio::time::Instant::now() + Duration::from_millis(20);
+    let mut due = schedule(Instant::now() + Duration::from_millis(20), interval, n);
     let mut tasks = Vec::with_capacity(n);
     let mut dropped = 0;
-    for i in 0..n {
-        let at = start + interval * i as u32;
-        tokio::time::sleep_until(at).await;
+    while let Some(at) = due.recv().await {
         if outstanding.load(std::sync::atomic::Ordering::Relaxed) >= MAX_OUTSTANDING {
             dropped += 1;
             continue;
