@@ -101,6 +101,13 @@ impl Candidate {
     }
 }
 
+/// The number of the next attempt of step `$2` of run `$1`.
+macro_rules! next_attempt_number {
+    () => {
+        "(SELECT COALESCE(MAX(number), 0) + 1 FROM attempts WHERE run_id = $1 AND key = $2)"
+    };
+}
+
 /// The statement that makes a step `running` for a worker: `$1` run, `$2` key, `$3` the status
 /// it was claimed from, `$4` worker, `$5` lease end, `$6` attempt, `$7` now, `$8` 1 if the
 /// attempt is new, `$9` 1 if its last dependency closes with it ([`Candidate::opening`]).
@@ -166,9 +173,12 @@ async fn take(
         query(
             // A subquery in VALUES, not `INSERT … SELECT`: SQLite copies a SELECT from the
             // table being inserted into through a temporary table first (twice the time).
-            "INSERT INTO attempts (run_id, key, number, attempt, worker, started) VALUES ($1, $2, \
-             (SELECT COALESCE(MAX(number), 0) + 1 FROM attempts WHERE run_id = $1 AND key = $2), \
-             $3, $4, $5)",
+            concat!(
+                "INSERT INTO attempts (run_id, key, number, attempt, worker, started) \
+                 VALUES ($1, $2, ",
+                next_attempt_number!(),
+                ", $3, $4, $5)"
+            ),
         )
         .bind(&run_id)
         .bind(&key)
@@ -186,8 +196,9 @@ async fn take(
     query(if together {
         concat!(
             "WITH new_attempt AS (INSERT INTO attempts (run_id, key, number, attempt, worker, \
-             started) VALUES ($1, $2, (SELECT COALESCE(MAX(number), 0) + 1 FROM attempts \
-             WHERE run_id = $1 AND key = $2), $6, $4, $7)) ",
+             started) VALUES ($1, $2, ",
+            next_attempt_number!(),
+            ", $6, $4, $7)) ",
             take_step!()
         )
     } else {

@@ -81,7 +81,7 @@ impl This {
                     .await?
                 }
                 (None, Some(candidate), _) if candidate.opening => {
-                    open_ready(&mut tx, &candidate, now).await?;
+                    open(&mut tx, &candidate.run_id, &candidate.key, now).await?;
                     None
                 }
                 _ => None,

@@ -17,7 +17,7 @@ struct MadeReady {
     /// The first of them as read by the change that made it ready, when that is all taking
     /// it needs (the hand-off then reads nothing again). On SQLite its row is not changed
     /// yet ([`Candidate::opening`]): taking it opens it in the same statement, or
-    /// [`open_ready`] does when no worker takes it.
+    /// [`open`] does when no worker takes it.
     first: Option<Candidate>,
 }
 
@@ -163,13 +163,8 @@ async fn dependents_one_by_one(c: &mut Tx, done: &Finished<'_>) -> Result<MadeRe
     Ok(ready)
 }
 
-/// Makes ready a step [`step_done`] left for its taker (see [`MadeReady::first`]), when
-/// none takes it.
-async fn open_ready(c: &mut Tx, candidate: &Candidate, now: i64) -> Result<(), StoreError> {
-    open(c, &candidate.run_id, &candidate.key, now).await
-}
-
-/// Closes the last open dependency of a pending step: it is ready.
+/// Closes the last open dependency of a pending step: it is ready. (Also for the step
+/// [`step_done`] left for its taker when none takes it: see [`MadeReady::first`].)
 async fn open(c: &mut Tx, run_id: &str, key: &str, now: i64) -> Result<(), StoreError> {
     query(
         "UPDATE steps SET deps_open = deps_open - 1, status = 'ready', ready_at = $3, \

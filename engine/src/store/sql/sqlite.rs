@@ -110,18 +110,17 @@ fn run(conn: &Connection, query: &Query<'_>) -> Result<(Vec<Row>, u64), StoreErr
     let mut out = Vec::new();
     let mut rows = stmt.raw_query();
     while let Some(row) = rows.next()? {
-        if columns.is_none() {
-            let stmt = row.as_ref();
-            columns = Some(
-                (0..width)
+        let names = match &columns {
+            Some(names) => Arc::clone(names),
+            None => {
+                let stmt = row.as_ref();
+                let names: Arc<[String]> = (0..width)
                     .map(|i| stmt.column_name(i).map(str::to_string))
-                    .collect::<Result<_, _>>()?,
-            );
-        }
-        let names = columns
-            .as_ref()
-            .map(Arc::clone)
-            .unwrap_or_else(|| Arc::from([]));
+                    .collect::<Result<_, _>>()?;
+                columns = Some(Arc::clone(&names));
+                names
+            }
+        };
         let mut cells = Vec::with_capacity(width);
         for i in 0..width {
             cells.push(match row.get_ref(i)? {
