@@ -1,7 +1,8 @@
 //! Webhook to durable `202` on SQLite (`synchronous=FULL`), against the store's raw commit
 //! latency on the same file, measured in the same run.
 //!
-//! `cargo bench -p braid-engine --bench webhooks [-- plain|signed] [--quick]` starts the real
+//! `cargo bench -p braid-engine --bench webhooks [-- plain|signed|ingest] [--quick] [--headline]`
+//! (`--headline`: 1,000/s only, no ramp to the sustained maximum) starts the real
 //! service in this process (`braid_engine::service::serve` on 127.0.0.1, its own runtime),
 //! then drives it from an open-loop load generator (its own runtime): requests are sent on a
 //! fixed schedule whatever the answers do, and each latency runs from the request's *scheduled*
@@ -11,6 +12,9 @@
 //!
 //! * baselines: the median of a one-row write transaction (`kv_put`) and of one `create_run`
 //!   on the same SQLite file, the server idle; one webhook at a time (closed loop);
+//! * the baseline under load: one-row write transactions on the same schedule as the
+//!   webhooks (1,000/s for 10 s, open loop), the server idle: the disk's own latency
+//!   distribution, a floor for the webhooks' (each `202` waits for a flush);
 //! * per webhook (`plain`: unsigned; `signed`: HMAC-SHA256 with a dedupe key), 1,000
 //!   requests/s for 10 s: p50/p90/p99/max;
 //! * the sustained maximum: the rate is raised step by step (5 s each) until p99 exceeds 50 ms
@@ -158,9 +162,40 @@ fn schedule(
     rx
 }
 
+/// One request of an open loop: given a fresh id, the request's outcome.
+type Request = Arc<
+    dyn Fn(u64) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// Webhook deliveries to `target`, as an open loop's requests.
+fn deliveries(target: &Arc<Target>) -> Request {
+    let target = target.clone();
+    Arc::new(move |id| {
+        let target = target.clone();
+        Box::pin(async move { target.deliver(id).await })
+    })
+}
+
+/// One-row write transactions (`kv_put`) on `store`, as an open loop's requests: the disk's
+/// own latency under the same schedule as the webhooks.
+fn commits(store: &Arc<dyn Store>) -> Request {
+    let store = store.clone();
+    Arc::new(move |id| {
+        let store = store.clone();
+        Box::pin(async move {
+            store
+                .kv_put("bench", &format!("k{}", id % 16), "v")
+                .await
+                .map_err(|e| e.to_string())
+        })
+    })
+}
+
 /// Sends `rate` requests per second for `secs` seconds on a fixed schedule; each latency is
 /// measured from the request's scheduled time.
-async fn open_loop(target: &Arc<Target>, next_id: &mut u64, rate: u32, secs: u32) -> Stats {
+async fn open_loop(send: &Request, next_id: &mut u64, rate: u32, secs: u32) -> Stats {
     let n = (rate * secs) as usize;
     let interval = Duration::from_secs(1) / rate;
     let outstanding = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -173,12 +208,11 @@ async fn open_loop(target: &Arc<Target>, next_id: &mut u64, rate: u32, secs: u32
             continue;
         }
         outstanding.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let target = target.clone();
+        let request = send(*next_id);
         let outstanding = outstanding.clone();
-        let id = *next_id;
         *next_id += 1;
         tasks.push(tokio::spawn(async move {
-            let result = target.deliver(id).await;
+            let result = request.await;
             let latency = at.elapsed();
             outstanding.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
             (latency, result)
@@ -342,9 +376,10 @@ async fn measure(
     store: Option<&dyn Store>,
     next_id: &mut u64,
     headline_secs: u32,
-    step_secs: u32,
+    step_secs: Option<u32>,
 ) -> (Stats, Option<u32>) {
-    let headline = open_loop(target, next_id, 1000, headline_secs).await;
+    let send = deliveries(target);
+    let headline = open_loop(&send, next_id, 1000, headline_secs).await;
     println!("{}", row(&format!("{label} (headline)"), &headline));
     if let Some(e) = &headline.first_error {
         eprintln!("{label} at 1000/s: first error: {e}");
@@ -358,11 +393,14 @@ async fn measure(
             took.as_secs_f64()
         );
     }
+    let Some(step_secs) = step_secs else {
+        return (headline, None);
+    };
     let mut best: Option<u32> = None;
     for rate in [
         50, 100, 250, 500, 1000, 1500, 2000, 2500, 3000, 4000, 5000, 6000, 8000, 10000,
     ] {
-        let s = open_loop(target, next_id, rate, step_secs).await;
+        let s = open_loop(&send, next_id, rate, step_secs).await;
         println!("{}", row(&format!("{label} ramp"), &s));
         if let Some(store) = store {
             drained(store).await;
@@ -384,7 +422,8 @@ fn main() {
     let which: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
     let want = |name: &str| which.is_empty() || which.iter().any(|w| *w == name);
     let headline_secs = if quick { 3 } else { 10 };
-    let step_secs = if quick { 2 } else { 5 };
+    // `--headline`: no ramp to the sustained maximum (A/B comparisons of the p99).
+    let step_secs = (!args.iter().any(|a| a == "--headline")).then_some(if quick { 2 } else { 5 });
 
     // The service's secrets come from the environment; set before any thread starts.
     std::env::set_var("BENCH_HMAC_SECRET", HMAC_SECRET);
@@ -488,6 +527,12 @@ fn main() {
         );
         println!("| webhook | rate | requests | errors | p50 | p90 | p99 | max |");
         println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+        // The baseline under the same schedule: what the disk's flushes alone cost at 1,000/s.
+        let disk = open_loop(&commits(&store), &mut next_id, 1000, headline_secs).await;
+        println!(
+            "{}",
+            row("baseline: one-row write transaction (`kv_put`), server idle", &disk)
+        );
         let mut summary = Vec::new();
         for (label, target, executor) in &cases {
             let drain = executor.then_some(store.as_ref());
@@ -496,17 +541,22 @@ fn main() {
             summary.push((label, headline, best));
         }
         println!("\nSummary:\n");
-        println!("| webhook | p99 at 1,000/s | p99 ÷ raw commit | sustained max (p99 ≤ 50 ms, no errors) | max ÷ raw commit rate |");
-        println!("| --- | --- | --- | --- | --- |");
+        println!("| webhook | p99 at 1,000/s | p99 ÷ raw commit | p99 ÷ baseline p99 at 1,000/s | sustained max (p99 ≤ 50 ms, no errors) | max ÷ raw commit rate |");
+        println!("| --- | --- | --- | --- | --- | --- |");
         for (label, headline, best) in summary {
-            let best_text = best.map_or("below 50/s".to_string(), |b| format!("{b}/s"));
+            let best_text = match (step_secs, best) {
+                (None, _) => "not measured".to_string(),
+                (Some(_), None) => "below 50/s".to_string(),
+                (Some(_), Some(b)) => format!("{b}/s"),
+            };
             let ratio = best.map_or("-".to_string(), |b| {
                 format!("{:.2}×", f64::from(b) * commit.as_secs_f64())
             });
             println!(
-                "| {label} | {} | {:.1}× | {best_text} | {ratio} |",
+                "| {label} | {} | {:.1}× | {:.1}× | {best_text} | {ratio} |",
                 ms(headline.p99),
-                headline.p99.as_secs_f64() / commit.as_secs_f64()
+                headline.p99.as_secs_f64() / commit.as_secs_f64(),
+                headline.p99.as_secs_f64() / disk.p99.as_secs_f64()
             );
         }
         store.close().await;

@@ -45,7 +45,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let run_id = args
         .resume
         .clone()
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     eprintln!("run {run_id}");
 
     let plans = match &args.path {

@@ -105,12 +105,18 @@ impl PostgresStore {
 
     /// Starts a write transaction (READ COMMITTED; rows are locked as they are changed).
     async fn begin_write(&self) -> Result<Tx, StoreError> {
-        Ok(Tx::new(self.pool.begin().await?))
+        Ok(Tx::new(self.pool.begin().await?, None))
     }
 
-    /// As [`PostgresStore::begin_write`]: writes do not queue for one connection here.
-    async fn begin_urgent_write(&self) -> Result<Tx, StoreError> {
-        self.begin_write().await
+    /// A transaction for creating runs: as [`PostgresStore::begin_write`], writes do not
+    /// queue for one connection here.
+    async fn begin_creation(
+        &self,
+        _runs: &[&NewRun],
+        _ids: &[String],
+        _now: i64,
+    ) -> Result<Began<Tx>, StoreError> {
+        Ok(Began::Alone(self.begin_write().await?))
     }
 
     /// Never: writers do not wait for each other here (except on the same rows).

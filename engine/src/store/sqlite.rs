@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 use std::sync::Arc;
 
+use super::creation_queue::WaitingCreation;
 use super::sql::sqlite::{Checkpointer, Opener, ReadTx, Readers, WriteTx, Writer};
 use super::validate::validate_steps;
 use super::*;
@@ -51,6 +52,8 @@ macro_rules! lock_rows {
 pub struct SqliteStore {
     writer: Writer,
     gate: WriterGate,
+    /// Run creations waiting for the writer, which the transaction holding it takes in.
+    creations: Arc<CreationQueue>,
     reader: Readers,
     _checkpointer: Checkpointer,
     clock: Arc<dyn Clock>,
@@ -161,6 +164,7 @@ impl SqliteStore {
             writer,
             _checkpointer: Checkpointer::start(&opener)?,
             gate: WriterGate::default(),
+            creations: Arc::default(),
             reader: Readers::new(opener, options.max_connections as usize),
             clock: options.clock.clone(),
             url: url.to_string(),
@@ -175,14 +179,51 @@ impl SqliteStore {
     /// statement.
     async fn begin_write(&self) -> Result<Tx, StoreError> {
         self.gate.clear().await;
-        Ok(Tx::new(self.writer.begin().await?))
+        Ok(Tx::new(self.writer.begin().await?, Some(&self.creations)))
     }
 
-    /// As [`SqliteStore::begin_write`], ahead of the writes not yet started, and asking the
-    /// one under way to finish early (see [`WriterGate`]).
-    async fn begin_urgent_write(&self) -> Result<Tx, StoreError> {
+    /// A transaction for creating `runs` (with `ids`, at `now`), ahead of the writes not yet
+    /// started, asking the one under way to finish early (see [`WriterGate`]) — and to write
+    /// the runs before its own `COMMIT`. Whichever comes first: that transaction commits the
+    /// runs (their outcomes are returned), or the writer is free and the transaction is this
+    /// creation's own.
+    async fn begin_creation(
+        &self,
+        runs: &[&NewRun],
+        ids: &[String],
+        now: i64,
+    ) -> Result<Began<Tx>, StoreError> {
         let _waiting = self.gate.enter();
-        Ok(Tx::new(self.writer.begin().await?))
+        let (reply, mut answer) = tokio::sync::oneshot::channel();
+        let queued = self.creations.push(WaitingCreation {
+            runs: runs.iter().map(|r| (*r).clone()).collect(),
+            ids: ids.to_vec(),
+            now,
+            reply,
+        });
+        tokio::select! {
+            biased;
+            joined = &mut answer => {
+                if let Ok(outcomes) = joined {
+                    return Ok(Began::Joined(outcomes));
+                }
+            }
+            began = self.writer.begin() => {
+                if queued.take_back().is_some() {
+                    return Ok(Began::Alone(Tx::new(began?, Some(&self.creations))));
+                }
+                // The transaction before took the runs in: its answer is on its way.
+                drop(began);
+                if let Ok(outcomes) = answer.await {
+                    return Ok(Began::Joined(outcomes));
+                }
+            }
+        }
+        // Taken in by a transaction that failed: the runs are written here, alone.
+        Ok(Began::Alone(Tx::new(
+            self.writer.begin().await?,
+            Some(&self.creations),
+        )))
     }
 
     /// Whether an urgent write waits for the writer: a transaction that can stop early (a
@@ -408,5 +449,156 @@ mod urgent_write_tests {
         let results = store.load_results(&run_id, &keys).await.expect("results");
         assert_eq!(results.len(), STEPS);
         assert!(results.iter().all(|r| r.status == StepStatus::Succeeded));
+    }
+
+    /// A run of one ready step `a` (and `b` after it) of workflow `w`; a duplicate
+    /// dependency of `b` (which validation would refuse) makes writing its edges fail.
+    fn run_of(id: &str, deps_of_b: &[&str]) -> NewRun {
+        let mut b = NewStep::main("b");
+        b.deps = deps_of_b.iter().map(|d| d.to_string()).collect();
+        NewRun {
+            id: Some(id.into()),
+            workflow: "w".into(),
+            version_hash: "h".into(),
+            input: json!({}),
+            trigger: None,
+            dedupe_key: None,
+            parent: None,
+            steps: vec![NewStep::main("a"), b],
+        }
+    }
+
+    /// Queues the creation of `run` as a caller waiting for the writer would.
+    fn wait_for_writer(
+        store: &SqliteStore,
+        run: NewRun,
+    ) -> (
+        crate::store::creation_queue::Queued<'_>,
+        tokio::sync::oneshot::Receiver<Outcomes>,
+    ) {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let ids = vec![run.id.clone().unwrap_or_default()];
+        let queued = store.creations.push(WaitingCreation {
+            runs: vec![run],
+            ids,
+            now: store.clock.now_ms(),
+            reply,
+        });
+        (queued, answer)
+    }
+
+    async fn open_store(dir: &tempfile::TempDir) -> SqliteStore {
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        SqliteStore::open(&url, &StoreOptions::default())
+            .await
+            .expect("open")
+    }
+
+    /// The transaction holding the writer writes the runs waiting for it before its
+    /// `COMMIT` and answers their caller once committed: one flush to disk for both.
+    #[tokio::test]
+    async fn a_waiting_creation_is_committed_by_the_transaction_under_way() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open_store(&dir).await;
+        let (queued, mut answer) = wait_for_writer(&store, run_of("r1", &["a"]));
+        store.kv_put("ns", "k", "v").await.expect("kv_put");
+        let outcomes = answer.try_recv().expect("answered by the kv_put's commit");
+        assert!(matches!(
+            outcomes.as_slice(),
+            [Ok(CreateOutcome::Created(id))] if id == "r1"
+        ));
+        assert!(queued.take_back().is_none(), "taken from the queue");
+        let run = store.load_run("r1").await.expect("the run is stored");
+        assert_eq!(run.workflow, "w");
+        let detail = store.get_run_detail("r1").await.expect("detail");
+        assert_eq!(detail.steps.len(), 3, "a, b and the output step");
+        assert!(detail.events.iter().any(|e| e.kind == "run_created"));
+    }
+
+    /// A waiting creation that fails is undone alone: the transaction's own work is
+    /// committed, the caller gets no answer (and writes its runs itself), nothing of the run
+    /// is left.
+    #[tokio::test]
+    async fn a_failing_waiting_creation_leaves_the_transaction_whole() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open_store(&dir).await;
+        let (_failing, failing_answer) = wait_for_writer(&store, run_of("bad", &["a", "a"]));
+        store.kv_put("ns", "k", "v").await.expect("kv_put");
+        assert!(
+            failing_answer.await.is_err(),
+            "dropped unanswered, so its caller writes it alone"
+        );
+        assert!(matches!(
+            store.load_run("bad").await,
+            Err(StoreError::NotFound(_))
+        ));
+        let kept = store.kv_get("ns", "k").await.expect("kv_get");
+        assert_eq!(kept.map(|e| e.value), Some("v".to_string()));
+        let stored: i64 = query_scalar("SELECT count(*) FROM steps")
+            .fetch_one(store.read_pool())
+            .await
+            .expect("count");
+        assert_eq!(stored, 0, "no step rows of the failed creation");
+    }
+
+    /// Runs created while group commits and claims hold the writer are all stored, each
+    /// once, and the executor's work is recorded whole.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn creations_during_group_commits_are_all_stored() {
+        const STEPS: usize = 2000;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(open_store(&dir).await);
+        let keys: Vec<String> = (0..STEPS).map(|i| format!("s{i}")).collect();
+        let big = NewRun {
+            steps: keys.iter().map(NewStep::main).collect(),
+            ..run_of("big", &[])
+        };
+        store.create_run(big).await.expect("create");
+        let now = store.clock.now_ms();
+        let claimed = store
+            .claim("w1", now, STEPS as u32, 60_000)
+            .await
+            .expect("claim");
+        let batch: Vec<Completion> = claimed
+            .iter()
+            .map(|c| Completion {
+                run_id: c.run_id.clone(),
+                key: c.key.clone(),
+                worker_id: "w1".into(),
+                attempt: c.attempt,
+                outcome: Outcome::Succeeded { output: json!(1) },
+            })
+            .collect();
+        let group = tokio::spawn({
+            let store = store.clone();
+            async move {
+                let mut left = &batch[..];
+                while !left.is_empty() {
+                    let done = store.complete_handing_off(left, 60_000).await?;
+                    left = &left[done.len()..];
+                }
+                Ok::<_, StoreError>(())
+            }
+        });
+        let creations: Vec<_> = (0..50)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(
+                    async move { store.create_run(run_of(&format!("r{i}"), &["a"])).await },
+                )
+            })
+            .collect();
+        for (i, c) in creations.into_iter().enumerate() {
+            let outcome = c.await.expect("join").expect("create");
+            assert_eq!(outcome, CreateOutcome::Created(format!("r{i}")));
+        }
+        group.await.expect("join").expect("group commits");
+        let results = store.load_results("big", &keys).await.expect("results");
+        assert!(results.iter().all(|r| r.status == StepStatus::Succeeded));
+        let runs: i64 = query_scalar("SELECT count(*) FROM runs")
+            .fetch_one(store.read_pool())
+            .await
+            .expect("count");
+        assert_eq!(runs, 51);
     }
 }

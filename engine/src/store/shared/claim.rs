@@ -288,6 +288,12 @@ impl This {
         limit: u32,
         lease_ms: i64,
     ) -> Result<Vec<Claimed>, StoreError> {
+        // Most wake-ups of a busy executor find nothing due: the step a completion made ready
+        // went to the worker that completed it. A read answers those without a write
+        // transaction, which on SQLite would queue for the one writer.
+        if !matches!(self.next_wake_at_once().await?, Some(due) if due <= now) {
+            return Ok(Vec::new());
+        }
         let mut tx = self.begin_write().await?;
         let began = std::time::Instant::now();
         let rows = query(concat!(

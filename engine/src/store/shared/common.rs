@@ -3,6 +3,7 @@
 // and the lock macros are defined: one body of SQL (with `$n` placeholders), written against
 // `store/sql`, serves both databases.
 
+use super::creation_queue::{Began, CreationQueue, Outcomes};
 use super::sql::{query, query_scalar, QueryBuilder, Row};
 
 /// How often an operation aborted for contention (deadlock, serialization failure, busy
@@ -178,17 +179,22 @@ struct PendingEvent {
 
 /// A write transaction with the history entries it appends. The entries are written
 /// together, in the order they were made, just before the transaction commits: one statement
-/// for a whole group commit instead of one per change.
+/// for a whole group commit instead of one per change. On SQLite it also writes, before its
+/// `COMMIT`, the run creations waiting for the writer (see [`join_creations`]).
 struct Tx {
     inner: DbTx,
     events: Vec<PendingEvent>,
+    creations: Option<Arc<CreationQueue>>,
 }
 
 impl Tx {
-    fn new(inner: DbTx) -> Self {
+    /// A transaction; with `creations`, it also takes in, when it commits, the creations
+    /// waiting there.
+    fn new(inner: DbTx, creations: Option<&Arc<CreationQueue>>) -> Self {
         Tx {
             inner,
             events: Vec::new(),
+            creations: creations.cloned(),
         }
     }
 
@@ -197,8 +203,13 @@ impl Tx {
         &mut self.inner
     }
 
-    /// Writes the pending history entries, then commits.
+    /// Writes the waiting creations and the pending history entries, then commits; the
+    /// creations' callers are answered once their runs are durable.
     async fn commit(mut self) -> Result<(), StoreError> {
+        let joined = match self.creations.take() {
+            Some(queue) => join_creations(&mut self, &queue).await?,
+            None => Vec::new(),
+        };
         let events = std::mem::take(&mut self.events);
         // In chunks small enough to stay prepared: a group commit appends hundreds of
         // entries, and preparing a statement of hundreds of rows costs more than running it.
@@ -214,6 +225,10 @@ impl Tx {
             q.build().execute(self.conn()).await?;
         }
         self.inner.commit().await?;
+        for (reply, outcomes) in joined {
+            // A caller that stopped waiting has nothing to be told.
+            let _ = reply.send(outcomes);
+        }
         Ok(())
     }
 
@@ -222,6 +237,44 @@ impl Tx {
         self.inner.rollback().await?;
         Ok(())
     }
+}
+
+/// Writes the run creations waiting in `queue` into `tx`, each as [`insert_runs`] would in a
+/// transaction of its own, and returns who to answer after the commit. They share the
+/// transaction's flush to disk instead of waiting for it and then flushing their own. They
+/// are written inside a savepoint: if one fails, the transaction's own work stands, and the
+/// creations, dropped unanswered, are written by their callers alone (which then see their
+/// own error).
+async fn join_creations(
+    tx: &mut Tx,
+    queue: &CreationQueue,
+) -> Result<Vec<(tokio::sync::oneshot::Sender<Outcomes>, Outcomes)>, StoreError> {
+    let waiting = queue.take_all();
+    if waiting.is_empty() {
+        return Ok(Vec::new());
+    }
+    let events = tx.events.len();
+    query("SAVEPOINT joined_creations")
+        .execute(tx.conn())
+        .await?;
+    let mut answers = Vec::with_capacity(waiting.len());
+    for creation in waiting {
+        let runs: Vec<&NewRun> = creation.runs.iter().collect();
+        match insert_runs(tx, &runs, &creation.ids, creation.now).await {
+            Ok(outcomes) => answers.push((creation.reply, outcomes)),
+            Err(e) => {
+                tracing::debug!(error = %e, "run creations taken into another transaction failed; their callers write them alone");
+                tx.events.truncate(events);
+                query("ROLLBACK TO joined_creations")
+                    .execute(tx.conn())
+                    .await?;
+                answers.clear();
+                break;
+            }
+        }
+    }
+    query("RELEASE joined_creations").execute(tx.conn()).await?;
+    Ok(answers)
 }
 
 /// Appends an entry to a run's history (written when the transaction commits).

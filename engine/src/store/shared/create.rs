@@ -12,95 +12,114 @@ impl This {
             .unwrap_or_else(|| Err(StoreError::Conflict("the run was not created".into())))
     }
 
-    /// [`Store::create_runs`], one try: every run in one transaction, each statement covering
-    /// many runs. Runs are taken in order, so a run with the workflow and dedupe key (or the
+    /// [`Store::create_runs`], one try: every run in one transaction (on SQLite, possibly the
+    /// one holding the writer: see `begin_creation`), each statement covering many runs. Runs are taken in order, so a run with the workflow and dedupe key (or the
     /// id) of an earlier run of the batch is that run's duplicate. An error of a statement
     /// fails the whole batch and nothing is written.
-    async fn create_runs_once(
-        &self,
-        runs: &[&NewRun],
-    ) -> Result<Vec<Result<CreateOutcome, StoreError>>, StoreError> {
+    async fn create_runs_once(&self, runs: &[&NewRun]) -> Result<Outcomes, StoreError> {
         let now = self.clock.now_ms();
+        // Time-ordered ids: the rows of the runs in flight (keyed by run id) then share the
+        // last pages of each table and index, so a transaction rewrites fewer pages than
+        // with random ids scattered over the whole file.
         let ids: Vec<String> = runs
             .iter()
             .map(|r| {
                 r.id.clone()
-                    .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+                    .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
             })
             .collect();
         // Callers wait for this commit to answer (a webhook's `202`).
-        let mut tx = self.begin_urgent_write().await?;
-        let mut inserted = std::collections::HashSet::with_capacity(runs.len());
-        let numbered: Vec<(&String, &&NewRun)> = ids.iter().zip(runs).collect();
-        for chunk in numbered.chunks(INSERT_CHUNK) {
-            let mut q = QueryBuilder::new(
-                "INSERT INTO runs (id, workflow, version_hash, status, stage, input, \
-                 trigger_data, dedupe_key, parent_run_id, parent_step_key, created, updated) ",
-            );
-            q.push_values(chunk, |mut b, (id, run)| {
-                b.push_bind(id.as_str())
-                    .push_bind(run.workflow.as_str())
-                    .push_bind(run.version_hash.as_str())
-                    .push_bind("pending")
-                    .push_bind("main")
-                    .push_bind(json_text(&run.input))
-                    .push_bind(json_text_opt(run.trigger.as_ref()))
-                    .push_bind(run.dedupe_key.as_deref())
-                    .push_bind(run.parent.as_ref().map(|p| p.run_id.as_str()))
-                    .push_bind(run.parent.as_ref().map(|p| p.step_key.as_str()))
-                    .push_bind(now)
-                    .push_bind(now);
-            });
-            q.push(" ON CONFLICT DO NOTHING RETURNING id");
-            let rows: Vec<String> = q
-                .build_query_scalar()
-                .persistent(cached(chunk.len()))
-                .fetch_all(tx.conn())
-                .await?;
-            inserted.extend(rows);
-        }
-        let mut outcomes = Vec::with_capacity(runs.len());
-        let mut created: Vec<(&str, &NewRun)> = Vec::with_capacity(runs.len());
-        for (id, run) in &numbered {
-            // The first run of the batch with an id holds it; a later one is its duplicate.
-            if inserted.remove(id.as_str()) {
-                created.push((id.as_str(), run));
-                outcomes.push(Ok(CreateOutcome::Created((*id).clone())));
-                continue;
-            }
-            // The same id (a child run started again after a crash) or the same delivery.
-            let existing: Option<String> = query_scalar(
-                "SELECT id FROM runs WHERE id = $1 OR (workflow = $2 AND dedupe_key = $3) \
-                 ORDER BY created LIMIT 1",
-            )
-            .bind(id.as_str())
-            .bind(&run.workflow)
-            .bind(&run.dedupe_key)
-            .fetch_optional(tx.conn())
-            .await?;
-            outcomes.push(
-                existing
-                    .map(CreateOutcome::Duplicate)
-                    .ok_or_else(|| StoreError::Conflict(format!("run {id} could not be created"))),
-            );
-        }
-        if created.is_empty() {
-            tx.rollback().await?;
-            return Ok(outcomes);
-        }
-        let rows: Vec<(&str, StepRow)> = created
+        let mut tx = match self.begin_creation(runs, &ids, now).await? {
+            Began::Joined(outcomes) => return Ok(outcomes),
+            Began::Alone(tx) => tx,
+        };
+        let outcomes = insert_runs(&mut tx, runs, &ids, now).await?;
+        if outcomes
             .iter()
-            .flat_map(|(id, run)| new_step_rows(run).into_iter().map(move |r| (*id, r)))
-            .collect();
-        insert_step_rows(&mut tx, &rows, now).await?;
-        // Written with the commit, all in one statement.
-        for (id, run) in &created {
-            let data = serde_json::json!({ "workflow": run.workflow, "version": run.version_hash });
-            event(&mut tx, id, now, "run_created", None, Some(&data)).await?;
+            .any(|o| matches!(o, Ok(CreateOutcome::Created(_))))
+        {
+            tx.commit().await?;
+        } else {
+            tx.rollback().await?;
         }
-        tx.commit().await?;
         Ok(outcomes)
     }
+}
+
+/// Writes runs, `ids[i]` being the id of `runs[i]`, with their steps and `run_created`
+/// entries; a run whose id, or workflow and dedupe key, is taken (also by an earlier run of
+/// the batch) is that run's duplicate. An error of a statement is the error of them all.
+async fn insert_runs(
+    tx: &mut Tx,
+    runs: &[&NewRun],
+    ids: &[String],
+    now: i64,
+) -> Result<Outcomes, StoreError> {
+    let mut inserted = std::collections::HashSet::with_capacity(runs.len());
+    let numbered: Vec<(&String, &&NewRun)> = ids.iter().zip(runs).collect();
+    for chunk in numbered.chunks(INSERT_CHUNK) {
+        let mut q = QueryBuilder::new(
+            "INSERT INTO runs (id, workflow, version_hash, status, stage, input, \
+             trigger_data, dedupe_key, parent_run_id, parent_step_key, created, updated) ",
+        );
+        q.push_values(chunk, |mut b, (id, run)| {
+            b.push_bind(id.as_str())
+                .push_bind(run.workflow.as_str())
+                .push_bind(run.version_hash.as_str())
+                .push_bind("pending")
+                .push_bind("main")
+                .push_bind(json_text(&run.input))
+                .push_bind(json_text_opt(run.trigger.as_ref()))
+                .push_bind(run.dedupe_key.as_deref())
+                .push_bind(run.parent.as_ref().map(|p| p.run_id.as_str()))
+                .push_bind(run.parent.as_ref().map(|p| p.step_key.as_str()))
+                .push_bind(now)
+                .push_bind(now);
+        });
+        q.push(" ON CONFLICT DO NOTHING RETURNING id");
+        let rows: Vec<String> = q
+            .build_query_scalar()
+            .persistent(cached(chunk.len()))
+            .fetch_all(tx.conn())
+            .await?;
+        inserted.extend(rows);
+    }
+    let mut outcomes = Vec::with_capacity(runs.len());
+    let mut created: Vec<(&str, &NewRun)> = Vec::with_capacity(runs.len());
+    for (id, run) in &numbered {
+        // The first run of the batch with an id holds it; a later one is its duplicate.
+        if inserted.remove(id.as_str()) {
+            created.push((id.as_str(), run));
+            outcomes.push(Ok(CreateOutcome::Created((*id).clone())));
+            continue;
+        }
+        // The same id (a child run started again after a crash) or the same delivery.
+        let existing: Option<String> = query_scalar(
+            "SELECT id FROM runs WHERE id = $1 OR (workflow = $2 AND dedupe_key = $3) \
+             ORDER BY created LIMIT 1",
+        )
+        .bind(id.as_str())
+        .bind(&run.workflow)
+        .bind(&run.dedupe_key)
+        .fetch_optional(tx.conn())
+        .await?;
+        outcomes.push(
+            existing
+                .map(CreateOutcome::Duplicate)
+                .ok_or_else(|| StoreError::Conflict(format!("run {id} could not be created"))),
+        );
+    }
+    let rows: Vec<(&str, StepRow)> = created
+        .iter()
+        .flat_map(|(id, run)| new_step_rows(run).into_iter().map(move |r| (*id, r)))
+        .collect();
+    insert_step_rows(tx, &rows, now).await?;
+    // Written with the commit, all in one statement.
+    for (id, run) in &created {
+        let data = serde_json::json!({ "workflow": run.workflow, "version": run.version_hash });
+        event(tx, id, now, "run_created", None, Some(&data)).await?;
+    }
+    Ok(outcomes)
 }
 
 /// A step row to insert.
