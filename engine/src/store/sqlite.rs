@@ -244,9 +244,9 @@ impl SqliteStore {
 
     /// Applies `migrations/sqlite`.
     async fn run_migrations(&self) -> Result<(), StoreError> {
-        // Migrations only ever add (tables, columns with defaults, indexes), so an engine
-        // older than the database keeps working beside newer ones during a rolling upgrade,
-        // and may be restarted: it ignores the migrations it does not know.
+        // Migrations only ever add (tables, columns with defaults, indexes) or drop an index,
+        // so an engine older than the database keeps working beside newer ones during a
+        // rolling upgrade, and may be restarted: it ignores the migrations it does not know.
         super::sql::sqlite::migrate(&self.writer, &sqlx::migrate!("../migrations/sqlite")).await
     }
 

@@ -9,6 +9,7 @@ on_both_stores!(
     a_dead_workers_step_is_taken_over_after_its_lease,
     an_interrupted_last_attempt_fails_the_step,
     an_interrupted_output_is_evaluated_again,
+    a_stopping_worker_hands_its_leases_back_at_once,
 );
 
 async fn a_dead_workers_step_is_taken_over_after_its_lease(backend: Backend) {
@@ -109,4 +110,35 @@ async fn an_interrupted_output_is_evaluated_again(backend: Backend) {
     let run = h.run(&id).await;
     assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
     assert_eq!(run.output, Some(json!({ "a": 42 })));
+}
+
+/// A worker that stops (SIGTERM, after its grace period) hands back every lease it still
+/// holds: the next worker takes the steps at once, not when the leases would have run out.
+async fn a_stopping_worker_hands_its_leases_back_at_once(backend: Backend) {
+    let (server, base) = Recorder::start().await;
+    let h = Harness::new(
+        backend,
+        &format!(
+            r#"workflow w {{ step call = http.post("{base}/call") {{ retry {{ attempts 3 }} }} }}"#
+        ),
+    )
+    .await;
+    let ids = [h.start("w", json!({})).await, h.start("w", json!({})).await];
+    let now = h.clock.advance(0);
+    let taken = h
+        .store
+        .claim("stopping-worker", now, 10, 30_000)
+        .await
+        .expect("claim");
+    assert_eq!(taken.len(), 2);
+    assert_eq!(h.drain().await, 0, "the leases hold");
+    h.store
+        .release("stopping-worker", &[])
+        .await
+        .expect("release");
+    h.advance(0).await;
+    for id in &ids {
+        assert_eq!(h.status(id).await, RunStatus::Succeeded);
+    }
+    assert_eq!(server.calls().len(), 2);
 }

@@ -405,9 +405,11 @@ impl This {
             handed_back += 1;
         }
         // Whatever else this worker holds is interrupted: let the next start take it at once.
+        // A running step is due when its lease ends, so the due index finds the leases not
+        // yet run out (there is no index by owner: every step taken would write to it).
         query(
             "UPDATE steps SET lease_expires_at = $2, due_at = $2 \
-             WHERE lease_owner = $1 AND status = 'running'",
+             WHERE due_at > $2 AND lease_owner = $1 AND status = 'running'",
         )
         .bind(worker_id)
         .bind(now)
