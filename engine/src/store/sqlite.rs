@@ -373,48 +373,8 @@ mod urgent_write_tests {
     async fn a_waiting_creation_cuts_a_group_commit_short() {
         const STEPS: usize = 2000;
         let dir = tempfile::tempdir().expect("tempdir");
-        let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let store = SqliteStore::open(&url, &StoreOptions::default())
-            .await
-            .expect("open");
-        store
-            .put_workflow_version("h", "w", "{}")
-            .await
-            .expect("version");
-        let keys: Vec<String> = (0..STEPS).map(|i| format!("s{i}")).collect();
-        let run = NewRun {
-            id: None,
-            workflow: "w".into(),
-            version_hash: "h".into(),
-            input: json!({}),
-            trigger: None,
-            dedupe_key: None,
-            parent: None,
-            steps: keys.iter().map(NewStep::main).collect(),
-        };
-        let run_id = store
-            .create_run(run)
-            .await
-            .expect("create")
-            .run_id()
-            .to_string();
-        let now = store.clock.now_ms();
-        let claimed = store
-            .claim("w1", now, STEPS as u32, 60_000)
-            .await
-            .expect("claim");
-        assert_eq!(claimed.len(), STEPS);
-        let batch: Vec<Completion> = claimed
-            .iter()
-            .map(|c| Completion {
-                run_id: c.run_id.clone(),
-                key: c.key.clone(),
-                worker_id: "w1".into(),
-                attempt: c.attempt,
-                outcome: Outcome::Succeeded { output: json!(1) },
-            })
-            .collect();
-
+        let store = open_store(&dir).await;
+        let (keys, batch) = claimed_big_run(&store, STEPS).await;
         let store = Arc::new(store);
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         let group = tokio::spawn({
@@ -446,7 +406,7 @@ mod urgent_write_tests {
             .iter()
             .chain(&rest)
             .all(|(report, _)| *report == CompletionReport::Applied));
-        let results = store.load_results(&run_id, &keys).await.expect("results");
+        let results = store.load_results("big", &keys).await.expect("results");
         assert_eq!(results.len(), STEPS);
         assert!(results.iter().all(|r| r.status == StepStatus::Succeeded));
     }
@@ -492,6 +452,34 @@ mod urgent_write_tests {
         SqliteStore::open(&url, &StoreOptions::default())
             .await
             .expect("open")
+    }
+
+    /// Run `big` of `steps` main steps, all claimed by worker `w1`: their keys, and their
+    /// successful completions.
+    async fn claimed_big_run(store: &SqliteStore, steps: usize) -> (Vec<String>, Vec<Completion>) {
+        let keys: Vec<String> = (0..steps).map(|i| format!("s{i}")).collect();
+        let big = NewRun {
+            steps: keys.iter().map(NewStep::main).collect(),
+            ..run_of("big", &[])
+        };
+        store.create_run(big).await.expect("create");
+        let now = store.clock.now_ms();
+        let claimed = store
+            .claim("w1", now, steps as u32, 60_000)
+            .await
+            .expect("claim");
+        assert_eq!(claimed.len(), steps);
+        let batch = claimed
+            .iter()
+            .map(|c| Completion {
+                run_id: c.run_id.clone(),
+                key: c.key.clone(),
+                worker_id: "w1".into(),
+                attempt: c.attempt,
+                outcome: Outcome::Succeeded { output: json!(1) },
+            })
+            .collect();
+        (keys, batch)
     }
 
     /// The transaction holding the writer writes the runs waiting for it before its
@@ -548,27 +536,7 @@ mod urgent_write_tests {
         const STEPS: usize = 2000;
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Arc::new(open_store(&dir).await);
-        let keys: Vec<String> = (0..STEPS).map(|i| format!("s{i}")).collect();
-        let big = NewRun {
-            steps: keys.iter().map(NewStep::main).collect(),
-            ..run_of("big", &[])
-        };
-        store.create_run(big).await.expect("create");
-        let now = store.clock.now_ms();
-        let claimed = store
-            .claim("w1", now, STEPS as u32, 60_000)
-            .await
-            .expect("claim");
-        let batch: Vec<Completion> = claimed
-            .iter()
-            .map(|c| Completion {
-                run_id: c.run_id.clone(),
-                key: c.key.clone(),
-                worker_id: "w1".into(),
-                attempt: c.attempt,
-                outcome: Outcome::Succeeded { output: json!(1) },
-            })
-            .collect();
+        let (keys, batch) = claimed_big_run(&store, STEPS).await;
         let group = tokio::spawn({
             let store = store.clone();
             async move {

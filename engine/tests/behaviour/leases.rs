@@ -4,6 +4,7 @@ use crate::on_both_stores;
 use crate::support::{Backend, Harness, Recorder};
 use braid_engine::store::{Completion, Outcome, RunStatus};
 use serde_json::json;
+use std::sync::Arc;
 
 on_both_stores!(
     a_dead_workers_step_is_taken_over_after_its_lease,
@@ -12,15 +13,21 @@ on_both_stores!(
     a_stopping_worker_hands_its_leases_back_at_once,
 );
 
-async fn a_dead_workers_step_is_taken_over_after_its_lease(backend: Backend) {
+/// Workflow `w`: one step that calls a recording server, with `attempts` attempts.
+async fn calling(backend: Backend, attempts: u32) -> (Arc<Recorder>, Harness) {
     let (server, base) = Recorder::start().await;
     let h = Harness::new(
         backend,
         &format!(
-            r#"workflow w {{ step call = http.post("{base}/call") {{ retry {{ attempts 3 }} }} }}"#
+            r#"workflow w {{ step call = http.post("{base}/call") {{ retry {{ attempts {attempts} }} }} }}"#
         ),
     )
     .await;
+    (server, h)
+}
+
+async fn a_dead_workers_step_is_taken_over_after_its_lease(backend: Backend) {
+    let (server, h) = calling(backend, 3).await;
     let id = h.start("w", json!({})).await;
     // Another process claims the step and dies without a word.
     let now = h.clock.advance(0);
@@ -53,14 +60,7 @@ async fn a_dead_workers_step_is_taken_over_after_its_lease(backend: Backend) {
 }
 
 async fn an_interrupted_last_attempt_fails_the_step(backend: Backend) {
-    let (server, base) = Recorder::start().await;
-    let h = Harness::new(
-        backend,
-        &format!(
-            r#"workflow w {{ step call = http.post("{base}/call") {{ retry {{ attempts 1 }} }} }}"#
-        ),
-    )
-    .await;
+    let (server, h) = calling(backend, 1).await;
     let id = h.start("w", json!({})).await;
     let now = h.clock.advance(0);
     h.store
@@ -115,14 +115,7 @@ async fn an_interrupted_output_is_evaluated_again(backend: Backend) {
 /// A worker that stops (SIGTERM, after its grace period) hands back every lease it still
 /// holds: the next worker takes the steps at once, not when the leases would have run out.
 async fn a_stopping_worker_hands_its_leases_back_at_once(backend: Backend) {
-    let (server, base) = Recorder::start().await;
-    let h = Harness::new(
-        backend,
-        &format!(
-            r#"workflow w {{ step call = http.post("{base}/call") {{ retry {{ attempts 3 }} }} }}"#
-        ),
-    )
-    .await;
+    let (server, h) = calling(backend, 3).await;
     let ids = [h.start("w", json!({})).await, h.start("w", json!({})).await];
     let now = h.clock.advance(0);
     let taken = h
