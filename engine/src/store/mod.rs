@@ -11,8 +11,8 @@
 //! transaction start (`BEGIN IMMEDIATE` on SQLite) differ. Every operation is one
 //! transaction, re-run automatically when the database aborts it for contention.
 
-mod creation_queue;
 mod error;
+mod joining;
 mod postgres;
 mod sql;
 mod sqlite;

@@ -115,7 +115,19 @@ impl PostgresStore {
         _runs: &[&NewRun],
         _ids: &[String],
         _now: i64,
-    ) -> Result<Began<Tx>, StoreError> {
+    ) -> Result<Began<Tx, Outcomes>, StoreError> {
+        Ok(Began::Alone(self.begin_write().await?))
+    }
+
+    /// A transaction for a claim: as [`PostgresStore::begin_write`], claimers skip each
+    /// other's rows here instead of queueing.
+    async fn begin_claim(
+        &self,
+        _worker_id: &str,
+        _now: i64,
+        _limit: u32,
+        _lease_ms: i64,
+    ) -> Result<Began<Tx, Vec<Claimed>>, StoreError> {
         Ok(Began::Alone(self.begin_write().await?))
     }
 

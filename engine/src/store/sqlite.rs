@@ -11,7 +11,6 @@ use async_trait::async_trait;
 use serde_json::Value;
 use std::sync::Arc;
 
-use super::creation_queue::WaitingCreation;
 use super::sql::sqlite::{Checkpointer, Opener, ReadTx, Readers, WriteTx, Writer};
 use super::validate::validate_steps;
 use super::*;
@@ -52,8 +51,9 @@ macro_rules! lock_rows {
 pub struct SqliteStore {
     writer: Writer,
     gate: WriterGate,
-    /// Run creations waiting for the writer, which the transaction holding it takes in.
-    creations: Arc<CreationQueue>,
+    /// Run creations and claims waiting for the writer, which the transaction holding it
+    /// takes in.
+    joinable: Arc<Joinable>,
     reader: Readers,
     _checkpointer: Checkpointer,
     clock: Arc<dyn Clock>,
@@ -164,7 +164,7 @@ impl SqliteStore {
             writer,
             _checkpointer: Checkpointer::start(&opener)?,
             gate: WriterGate::default(),
-            creations: Arc::default(),
+            joinable: Arc::default(),
             reader: Readers::new(opener, options.max_connections as usize),
             clock: options.clock.clone(),
             url: url.to_string(),
@@ -179,7 +179,7 @@ impl SqliteStore {
     /// statement.
     async fn begin_write(&self) -> Result<Tx, StoreError> {
         self.gate.clear().await;
-        Ok(Tx::new(self.writer.begin().await?, Some(&self.creations)))
+        Ok(Tx::new(self.writer.begin().await?, Some(&self.joinable)))
     }
 
     /// A transaction for creating `runs` (with `ids`, at `now`), ahead of the writes not yet
@@ -192,10 +192,10 @@ impl SqliteStore {
         runs: &[&NewRun],
         ids: &[String],
         now: i64,
-    ) -> Result<Began<Tx>, StoreError> {
+    ) -> Result<Began<Tx, Outcomes>, StoreError> {
         let _waiting = self.gate.enter();
         let (reply, mut answer) = tokio::sync::oneshot::channel();
-        let queued = self.creations.push(WaitingCreation {
+        let queued = self.joinable.creations.push(WaitingCreation {
             runs: runs.iter().map(|r| (*r).clone()).collect(),
             ids: ids.to_vec(),
             now,
@@ -210,7 +210,7 @@ impl SqliteStore {
             }
             began = self.writer.begin() => {
                 if queued.take_back().is_some() {
-                    return Ok(Began::Alone(Tx::new(began?, Some(&self.creations))));
+                    return Ok(Began::Alone(Tx::new(began?, Some(&self.joinable))));
                 }
                 // The transaction before took the runs in: its answer is on its way.
                 drop(began);
@@ -222,8 +222,49 @@ impl SqliteStore {
         // Taken in by a transaction that failed: the runs are written here, alone.
         Ok(Began::Alone(Tx::new(
             self.writer.begin().await?,
-            Some(&self.creations),
+            Some(&self.joinable),
         )))
+    }
+
+    /// A transaction for a claim (of up to `limit` steps due at `now` for `worker_id`, leases
+    /// of `lease_ms`), or the claim done: whichever comes first, the transaction holding the
+    /// writer takes the claim in before its `COMMIT` (the steps taken are returned), or the
+    /// writer is free and the transaction is this claim's own.
+    async fn begin_claim(
+        &self,
+        worker_id: &str,
+        now: i64,
+        limit: u32,
+        lease_ms: i64,
+    ) -> Result<Began<Tx, Vec<Claimed>>, StoreError> {
+        let (reply, mut answer) = tokio::sync::oneshot::channel();
+        let queued = self.joinable.claims.push(WaitingClaim {
+            worker_id: worker_id.to_string(),
+            now,
+            limit,
+            lease_ms,
+            reply,
+        });
+        tokio::select! {
+            biased;
+            joined = &mut answer => {
+                if let Ok(claimed) = joined {
+                    return Ok(Began::Joined(claimed));
+                }
+            }
+            began = self.begin_write() => {
+                if queued.take_back().is_some() {
+                    return Ok(Began::Alone(began?));
+                }
+                // The transaction before took the claim in: its answer is on its way.
+                drop(began);
+                if let Ok(claimed) = answer.await {
+                    return Ok(Began::Joined(claimed));
+                }
+            }
+        }
+        // Taken in by a transaction that failed: claimed here, alone.
+        Ok(Began::Alone(self.begin_write().await?))
     }
 
     /// Whether an urgent write waits for the writer: a transaction that can stop early (a
@@ -433,12 +474,12 @@ mod urgent_write_tests {
         store: &SqliteStore,
         run: NewRun,
     ) -> (
-        crate::store::creation_queue::Queued<'_>,
+        crate::store::joining::Queued<'_, WaitingCreation>,
         tokio::sync::oneshot::Receiver<Outcomes>,
     ) {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let ids = vec![run.id.clone().unwrap_or_default()];
-        let queued = store.creations.push(WaitingCreation {
+        let queued = store.joinable.creations.push(WaitingCreation {
             runs: vec![run],
             ids,
             now: store.clock.now_ms(),
@@ -501,6 +542,37 @@ mod urgent_write_tests {
         let detail = store.get_run_detail("r1").await.expect("detail");
         assert_eq!(detail.steps.len(), 3, "a, b and the output step");
         assert!(detail.events.iter().any(|e| e.kind == "run_created"));
+    }
+
+    /// Claims waiting for the writer are done by the transaction under way too, after its
+    /// creations: a claim taken in with a run's creation takes that run's first step.
+    #[tokio::test]
+    async fn a_waiting_claim_takes_the_steps_of_a_creation_joined_with_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open_store(&dir).await;
+        let (_creation, mut created) = wait_for_writer(&store, run_of("r1", &["a"]));
+        let (reply, mut claimed) = tokio::sync::oneshot::channel();
+        let queued = store.joinable.claims.push(WaitingClaim {
+            worker_id: "w1".into(),
+            now: store.clock.now_ms(),
+            limit: 10,
+            lease_ms: 60_000,
+            reply,
+        });
+        store.kv_put("ns", "k", "v").await.expect("kv_put");
+        assert!(created.try_recv().is_ok(), "the creation was answered");
+        let taken = claimed.try_recv().expect("the claim was answered");
+        let keys: Vec<(&str, &str)> = taken
+            .iter()
+            .map(|c| (c.run_id.as_str(), c.key.as_str()))
+            .collect();
+        assert_eq!(keys, vec![("r1", "a")], "only `a` is ready");
+        assert!(queued.take_back().is_none(), "taken from the queue");
+        let results = store
+            .load_results("r1", &["a".to_string()])
+            .await
+            .expect("results");
+        assert_eq!(results[0].status, StepStatus::Running);
     }
 
     /// A waiting creation that fails is undone alone: the transaction's own work is

@@ -279,6 +279,51 @@ async fn take_ready(
     )
 }
 
+/// Takes up to `limit` steps due at `now` for `worker_id`, with leases of `lease_ms`; steps
+/// that cannot run are settled (a run whose failure that completes moves on). Stops early,
+/// once it has held the writer for `HOLD_BEFORE_YIELDING`, when `yield_early` says an urgent
+/// write waits: the rest stay due for the next claim.
+async fn claim_due(
+    tx: &mut Tx,
+    worker_id: &str,
+    now: i64,
+    limit: u32,
+    lease_ms: i64,
+    yield_early: impl Fn() -> bool,
+) -> Result<Vec<Claimed>, StoreError> {
+    let began = std::time::Instant::now();
+    let rows = query(concat!(
+        "SELECT ",
+        candidate_columns!(),
+        " FROM steps s JOIN runs r ON r.id = s.run_id \
+         WHERE s.due_at <= $1 ORDER BY s.due_at LIMIT $2",
+        claim_lock!()
+    ))
+    .bind(now)
+    .bind(i64::from(limit.max(1)))
+    .fetch_all(tx.conn())
+    .await?;
+    let lease_until = now.saturating_add(lease_ms);
+    let mut claimed = Vec::with_capacity(rows.len());
+    let mut failing: Vec<String> = Vec::new();
+    for row in &rows {
+        match take(tx, Candidate::read(row)?, worker_id, now, lease_until).await? {
+            Taken::Claimed(step) => claimed.push(*step),
+            Taken::Settled(Some(run_id)) => failing.push(run_id),
+            Taken::Settled(None) => {}
+        }
+        if yield_early() && began.elapsed() >= HOLD_BEFORE_YIELDING {
+            break;
+        }
+    }
+    failing.sort();
+    failing.dedup();
+    for run_id in &failing {
+        advance_failure(tx, run_id, now).await?;
+    }
+    Ok(claimed)
+}
+
 impl This {
     /// [`Store::claim`], one try.
     async fn claim_once(
@@ -294,38 +339,14 @@ impl This {
         if !matches!(self.next_wake_at_once().await?, Some(due) if due <= now) {
             return Ok(Vec::new());
         }
-        let mut tx = self.begin_write().await?;
-        let began = std::time::Instant::now();
-        let rows = query(concat!(
-            "SELECT ",
-            candidate_columns!(),
-            " FROM steps s JOIN runs r ON r.id = s.run_id \
-             WHERE s.due_at <= $1 ORDER BY s.due_at LIMIT $2",
-            claim_lock!()
-        ))
-        .bind(now)
-        .bind(i64::from(limit.max(1)))
-        .fetch_all(tx.conn())
+        let mut tx = match self.begin_claim(worker_id, now, limit, lease_ms).await? {
+            Began::Joined(claimed) => return Ok(claimed),
+            Began::Alone(tx) => tx,
+        };
+        let claimed = claim_due(&mut tx, worker_id, now, limit, lease_ms, || {
+            self.writer_wanted()
+        })
         .await?;
-        let lease_until = now.saturating_add(lease_ms);
-        let mut claimed = Vec::with_capacity(rows.len());
-        let mut failing: Vec<String> = Vec::new();
-        for row in &rows {
-            match take(&mut tx, Candidate::read(row)?, worker_id, now, lease_until).await? {
-                Taken::Claimed(step) => claimed.push(*step),
-                Taken::Settled(Some(run_id)) => failing.push(run_id),
-                Taken::Settled(None) => {}
-            }
-            // A waiting urgent write goes first; the rest stay ready for the next claim.
-            if self.writer_wanted() && began.elapsed() >= HOLD_BEFORE_YIELDING {
-                break;
-            }
-        }
-        failing.sort();
-        failing.dedup();
-        for run_id in &failing {
-            advance_failure(&mut tx, run_id, now).await?;
-        }
         tx.commit().await?;
         Ok(claimed)
     }

@@ -3,7 +3,7 @@
 // and the lock macros are defined: one body of SQL (with `$n` placeholders), written against
 // `store/sql`, serves both databases.
 
-use super::creation_queue::{Began, CreationQueue, Outcomes};
+use super::joining::{Began, Joinable, Outcomes, WaitingClaim, WaitingCreation};
 use super::sql::{query, query_scalar, QueryBuilder, Row};
 
 /// How often an operation aborted for contention (deadlock, serialization failure, busy
@@ -179,22 +179,22 @@ struct PendingEvent {
 
 /// A write transaction with the history entries it appends. The entries are written
 /// together, in the order they were made, just before the transaction commits: one statement
-/// for a whole group commit instead of one per change. On SQLite it also writes, before its
-/// `COMMIT`, the run creations waiting for the writer (see [`join_creations`]).
+/// for a whole group commit instead of one per change. On SQLite it also does, before its
+/// `COMMIT`, the run creations and claims waiting for the writer (see [`join_waiting`]).
 struct Tx {
     inner: DbTx,
     events: Vec<PendingEvent>,
-    creations: Option<Arc<CreationQueue>>,
+    joinable: Option<Arc<Joinable>>,
 }
 
 impl Tx {
-    /// A transaction; with `creations`, it also takes in, when it commits, the creations
+    /// A transaction; with `joinable`, it also takes in, when it commits, the writes
     /// waiting there.
-    fn new(inner: DbTx, creations: Option<&Arc<CreationQueue>>) -> Self {
+    fn new(inner: DbTx, joinable: Option<&Arc<Joinable>>) -> Self {
         Tx {
             inner,
             events: Vec::new(),
-            creations: creations.cloned(),
+            joinable: joinable.cloned(),
         }
     }
 
@@ -203,12 +203,12 @@ impl Tx {
         &mut self.inner
     }
 
-    /// Writes the waiting creations and the pending history entries, then commits; the
-    /// creations' callers are answered once their runs are durable.
+    /// Does the waiting writes and writes the pending history entries, then commits; the
+    /// waiting writes' callers are answered once what they wrote is durable.
     async fn commit(mut self) -> Result<(), StoreError> {
-        let joined = match self.creations.take() {
-            Some(queue) => join_creations(&mut self, &queue).await?,
-            None => Vec::new(),
+        let joined = match self.joinable.take() {
+            Some(waiting) => join_waiting(&mut self, &waiting).await?,
+            None => Joined::default(),
         };
         let events = std::mem::take(&mut self.events);
         // In chunks small enough to stay prepared: a group commit appends hundreds of
@@ -225,9 +225,12 @@ impl Tx {
             q.build().execute(self.conn()).await?;
         }
         self.inner.commit().await?;
-        for (reply, outcomes) in joined {
-            // A caller that stopped waiting has nothing to be told.
+        // A caller that stopped waiting has nothing to be told.
+        for (reply, outcomes) in joined.creations {
             let _ = reply.send(outcomes);
+        }
+        for (reply, claimed) in joined.claims {
+            let _ = reply.send(claimed);
         }
         Ok(())
     }
@@ -239,42 +242,67 @@ impl Tx {
     }
 }
 
-/// Writes the run creations waiting in `queue` into `tx`, each as [`insert_runs`] would in a
-/// transaction of its own, and returns who to answer after the commit. They share the
-/// transaction's flush to disk instead of waiting for it and then flushing their own. They
-/// are written inside a savepoint: if one fails, the transaction's own work stands, and the
-/// creations, dropped unanswered, are written by their callers alone (which then see their
-/// own error).
-async fn join_creations(
-    tx: &mut Tx,
-    queue: &CreationQueue,
-) -> Result<Vec<(tokio::sync::oneshot::Sender<Outcomes>, Outcomes)>, StoreError> {
-    let waiting = queue.take_all();
-    if waiting.is_empty() {
-        return Ok(Vec::new());
+/// What the writes taken into a transaction returned, to send their callers after the commit.
+#[derive(Default)]
+struct Joined {
+    creations: Vec<(tokio::sync::oneshot::Sender<Outcomes>, Outcomes)>,
+    claims: Vec<(tokio::sync::oneshot::Sender<Vec<Claimed>>, Vec<Claimed>)>,
+}
+
+/// Does the writes waiting in `waiting` in `tx`: the run creations, each as [`insert_runs`]
+/// would in a transaction of its own, then the claims (which may take the new runs' first
+/// steps), each as [`claim_due`] would. They share the transaction's flush to disk instead of
+/// waiting for it and then flushing their own. They are done inside a savepoint: if one
+/// fails, the transaction's own work stands, and the waiting writes, dropped unanswered, are
+/// done by their callers alone (which then see their own error).
+async fn join_waiting(tx: &mut Tx, waiting: &Joinable) -> Result<Joined, StoreError> {
+    let creations = waiting.creations.take_all();
+    let claims = waiting.claims.take_all();
+    if creations.is_empty() && claims.is_empty() {
+        return Ok(Joined::default());
     }
     let events = tx.events.len();
-    query("SAVEPOINT joined_creations")
-        .execute(tx.conn())
-        .await?;
-    let mut answers = Vec::with_capacity(waiting.len());
-    for creation in waiting {
-        let runs: Vec<&NewRun> = creation.runs.iter().collect();
-        match insert_runs(tx, &runs, &creation.ids, creation.now).await {
-            Ok(outcomes) => answers.push((creation.reply, outcomes)),
-            Err(e) => {
-                tracing::debug!(error = %e, "run creations taken into another transaction failed; their callers write them alone");
-                tx.events.truncate(events);
-                query("ROLLBACK TO joined_creations")
-                    .execute(tx.conn())
-                    .await?;
-                answers.clear();
-                break;
-            }
+    query("SAVEPOINT joined").execute(tx.conn()).await?;
+    match do_joined(tx, creations, claims).await {
+        Ok(joined) => {
+            query("RELEASE joined").execute(tx.conn()).await?;
+            Ok(joined)
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, "writes taken into another transaction failed; their callers do them alone");
+            tx.events.truncate(events);
+            query("ROLLBACK TO joined").execute(tx.conn()).await?;
+            query("RELEASE joined").execute(tx.conn()).await?;
+            Ok(Joined::default())
         }
     }
-    query("RELEASE joined_creations").execute(tx.conn()).await?;
-    Ok(answers)
+}
+
+/// The body of [`join_waiting`], inside its savepoint.
+async fn do_joined(
+    tx: &mut Tx,
+    creations: Vec<WaitingCreation>,
+    claims: Vec<WaitingClaim>,
+) -> Result<Joined, StoreError> {
+    let mut joined = Joined::default();
+    for creation in creations {
+        let runs: Vec<&NewRun> = creation.runs.iter().collect();
+        let outcomes = insert_runs(tx, &runs, &creation.ids, creation.now).await?;
+        joined.creations.push((creation.reply, outcomes));
+    }
+    for claim in claims {
+        let taken = claim_due(
+            tx,
+            &claim.worker_id,
+            claim.now,
+            claim.limit,
+            claim.lease_ms,
+            || false,
+        )
+        .await?;
+        joined.claims.push((claim.reply, taken));
+    }
+    Ok(joined)
 }
 
 /// Appends an entry to a run's history (written when the transaction commits).

@@ -1,8 +1,9 @@
-//! Run creations waiting for SQLite's one writer. A write transaction under way takes them
-//! into its own commit (see `Tx::commit`), so a webhook's run shares that transaction's
-//! flush to disk instead of waiting for it and then flushing its own.
+//! Writes waiting for SQLite's one writer: run creations and claims. The write transaction
+//! under way takes them into its own commit (see `Tx::commit`), so they share that
+//! transaction's flush to disk (and the pages it rewrites anyway) instead of waiting for it
+//! and then flushing their own.
 
-use super::{CreateOutcome, NewRun, StoreError};
+use super::{Claimed, CreateOutcome, NewRun, StoreError};
 use std::sync::Mutex;
 use tokio::sync::oneshot;
 
@@ -20,67 +21,91 @@ pub(crate) struct WaitingCreation {
     pub(crate) reply: oneshot::Sender<Outcomes>,
 }
 
-/// How a creation got to write: taken into another transaction (and committed), or holding
-/// a transaction of its own.
-pub(crate) enum Began<T> {
-    Joined(Outcomes),
+/// A claim of due steps (as [`super::Store::claim`]), and where to send the steps taken once
+/// committed. Dropped unanswered, it tells the caller to claim in a transaction of its own.
+pub(crate) struct WaitingClaim {
+    pub(crate) worker_id: String,
+    pub(crate) now: i64,
+    pub(crate) limit: u32,
+    pub(crate) lease_ms: i64,
+    pub(crate) reply: oneshot::Sender<Vec<Claimed>>,
+}
+
+/// How a waiting write got done: taken into another transaction (and committed, with what it
+/// returned), or holding a transaction of its own.
+pub(crate) enum Began<T, R> {
+    Joined(R),
     Alone(T),
 }
 
-/// The creations waiting for the writer, each under a ticket its caller can take it back by.
+/// The writes a transaction takes in when it commits.
 #[derive(Default)]
-pub(crate) struct CreationQueue {
-    waiting: Mutex<(u64, Vec<(u64, WaitingCreation)>)>,
+pub(crate) struct Joinable {
+    pub(crate) creations: WaitQueue<WaitingCreation>,
+    pub(crate) claims: WaitQueue<WaitingClaim>,
 }
 
-impl CreationQueue {
-    /// Queues a creation; it stays queued until a transaction takes it or the returned guard
+/// Writes of one kind waiting, each under a ticket its caller can take it back by.
+pub(crate) struct WaitQueue<T> {
+    waiting: Mutex<(u64, Vec<(u64, T)>)>,
+}
+
+impl<T> Default for WaitQueue<T> {
+    fn default() -> Self {
+        WaitQueue {
+            waiting: Mutex::new((0, Vec::new())),
+        }
+    }
+}
+
+impl<T> WaitQueue<T> {
+    /// Queues a write; it stays queued until a transaction takes it or the returned guard
     /// takes it back.
-    pub(crate) fn push(&self, creation: WaitingCreation) -> Queued<'_> {
+    pub(crate) fn push(&self, write: T) -> Queued<'_, T> {
         let mut waiting = self.lock();
         waiting.0 += 1;
         let ticket = waiting.0;
-        waiting.1.push((ticket, creation));
+        waiting.1.push((ticket, write));
         Queued {
             queue: self,
             ticket,
         }
     }
 
-    /// Every creation waiting, in the order they came.
-    pub(crate) fn take_all(&self) -> Vec<WaitingCreation> {
+    /// Every write waiting, in the order they came.
+    pub(crate) fn take_all(&self) -> Vec<T> {
         std::mem::take(&mut self.lock().1)
             .into_iter()
-            .map(|(_, c)| c)
+            .map(|(_, w)| w)
             .collect()
     }
 
-    fn take(&self, ticket: u64) -> Option<WaitingCreation> {
+    fn take(&self, ticket: u64) -> Option<T> {
         let mut waiting = self.lock();
         let at = waiting.1.iter().position(|(t, _)| *t == ticket)?;
         Some(waiting.1.remove(at).1)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, (u64, Vec<(u64, WaitingCreation)>)> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, (u64, Vec<(u64, T)>)> {
         // The data stays consistent whatever panicked while holding it.
         self.waiting.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
-/// A queued creation, taken back from the queue when dropped if no transaction took it.
-pub(crate) struct Queued<'q> {
-    queue: &'q CreationQueue,
+/// A queued write, taken back from the queue when dropped if no transaction took it.
+pub(crate) struct Queued<'q, T> {
+    queue: &'q WaitQueue<T>,
     ticket: u64,
 }
 
-impl Queued<'_> {
-    /// The creation, if no transaction has taken it.
-    pub(crate) fn take_back(self) -> Option<WaitingCreation> {
+impl<T> Queued<'_, T> {
+    /// The write, if no transaction has taken it.
+    pub(crate) fn take_back(self) -> Option<T> {
         self.queue.take(self.ticket)
     }
 }
 
-impl Drop for Queued<'_> {
+impl<T> Drop for Queued<'_, T> {
     fn drop(&mut self) {
         self.queue.take(self.ticket);
     }
@@ -103,7 +128,7 @@ mod tests {
 
     #[test]
     fn a_caller_takes_back_its_own_creation_only_while_it_waits() {
-        let queue = CreationQueue::default();
+        let queue = WaitQueue::default();
         let (a, _) = creation();
         let (b, _) = creation();
         let first = queue.push(a);
@@ -115,7 +140,7 @@ mod tests {
 
     #[test]
     fn a_dropped_guard_leaves_nothing_behind() {
-        let queue = CreationQueue::default();
+        let queue = WaitQueue::default();
         let (a, _) = creation();
         drop(queue.push(a));
         assert!(queue.take_all().is_empty());
