@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 use std::sync::Arc;
 
+use super::joining::Queued;
 use super::sql::sqlite::{Checkpointer, Opener, ReadTx, Readers, WriteTx, Writer};
 use super::validate::validate_steps;
 use super::*;
@@ -194,36 +195,18 @@ impl SqliteStore {
         now: i64,
     ) -> Result<Began<Tx, Outcomes>, StoreError> {
         let _waiting = self.gate.enter();
-        let (reply, mut answer) = tokio::sync::oneshot::channel();
+        let (reply, answer) = tokio::sync::oneshot::channel();
         let queued = self.joinable.creations.push(WaitingCreation {
             runs: runs.iter().map(|r| (*r).clone()).collect(),
             ids: ids.to_vec(),
             now,
             reply,
         });
-        tokio::select! {
-            biased;
-            joined = &mut answer => {
-                if let Ok(outcomes) = joined {
-                    return Ok(Began::Joined(outcomes));
-                }
-            }
-            began = self.writer.begin() => {
-                if queued.take_back().is_some() {
-                    return Ok(Began::Alone(Tx::new(began?, Some(&self.joinable))));
-                }
-                // The transaction before took the runs in: its answer is on its way.
-                drop(began);
-                if let Ok(outcomes) = answer.await {
-                    return Ok(Began::Joined(outcomes));
-                }
-            }
-        }
-        // Taken in by a transaction that failed: the runs are written here, alone.
-        Ok(Began::Alone(Tx::new(
-            self.writer.begin().await?,
-            Some(&self.joinable),
-        )))
+        // Ahead of the writes waiting at the gate: straight to the writer.
+        join_or_begin(queued, answer, || async {
+            Ok(Tx::new(self.writer.begin().await?, Some(&self.joinable)))
+        })
+        .await
     }
 
     /// A transaction for a claim (of up to `limit` steps due at `now` for `worker_id`, leases
@@ -237,7 +220,7 @@ impl SqliteStore {
         limit: u32,
         lease_ms: i64,
     ) -> Result<Began<Tx, Vec<Claimed>>, StoreError> {
-        let (reply, mut answer) = tokio::sync::oneshot::channel();
+        let (reply, answer) = tokio::sync::oneshot::channel();
         let queued = self.joinable.claims.push(WaitingClaim {
             worker_id: worker_id.to_string(),
             now,
@@ -245,26 +228,7 @@ impl SqliteStore {
             lease_ms,
             reply,
         });
-        tokio::select! {
-            biased;
-            joined = &mut answer => {
-                if let Ok(claimed) = joined {
-                    return Ok(Began::Joined(claimed));
-                }
-            }
-            began = self.begin_write() => {
-                if queued.take_back().is_some() {
-                    return Ok(Began::Alone(began?));
-                }
-                // The transaction before took the claim in: its answer is on its way.
-                drop(began);
-                if let Ok(claimed) = answer.await {
-                    return Ok(Began::Joined(claimed));
-                }
-            }
-        }
-        // Taken in by a transaction that failed: claimed here, alone.
-        Ok(Began::Alone(self.begin_write().await?))
+        join_or_begin(queued, answer, || self.begin_write()).await
     }
 
     /// Whether an urgent write waits for the writer: a transaction that can stop early (a
@@ -296,6 +260,39 @@ impl SqliteStore {
         self.writer.close();
         self.reader.close();
     }
+}
+
+/// Waits for whichever comes first for a queued write: the transaction under way does it
+/// (what it returned is sent on `answer` after the commit), or `begin` gives the write a
+/// transaction of its own.
+async fn join_or_begin<W, R, F>(
+    queued: Queued<'_, W>,
+    mut answer: tokio::sync::oneshot::Receiver<R>,
+    begin: impl Fn() -> F,
+) -> Result<Began<Tx, R>, StoreError>
+where
+    F: std::future::Future<Output = Result<Tx, StoreError>>,
+{
+    tokio::select! {
+        biased;
+        joined = &mut answer => {
+            if let Ok(done) = joined {
+                return Ok(Began::Joined(done));
+            }
+        }
+        began = begin() => {
+            if queued.take_back().is_some() {
+                return Ok(Began::Alone(began?));
+            }
+            // The transaction before took the write in: its answer is on its way.
+            drop(began);
+            if let Ok(done) = answer.await {
+                return Ok(Began::Joined(done));
+            }
+        }
+    }
+    // Taken in by a transaction that failed: done here, alone.
+    Ok(Began::Alone(begin().await?))
 }
 
 /// Urgent writes first. SQLite has one writer, and the executor's transactions (a group
@@ -474,7 +471,7 @@ mod urgent_write_tests {
         store: &SqliteStore,
         run: NewRun,
     ) -> (
-        crate::store::joining::Queued<'_, WaitingCreation>,
+        Queued<'_, WaitingCreation>,
         tokio::sync::oneshot::Receiver<Outcomes>,
     ) {
         let (reply, answer) = tokio::sync::oneshot::channel();
