@@ -372,12 +372,13 @@ async fn finish_step(
     error: Option<&Value>,
     now: i64,
 ) -> Result<(), StoreError> {
-    // The order of completion within the run, which compensation reverses. (The run's row is
-    // locked, so no other transaction completes a step of it meanwhile.)
+    // The order of completion, which compensation reverses within the run: one past the
+    // largest number of any run. (The run's row is locked, so no other transaction completes a
+    // step of it meanwhile; steps of different runs may share a number.)
     query(
         "UPDATE steps SET status = $3, output = $4, error = $5, \
          completed_seq = (SELECT COALESCE(MAX(completed_seq), 0) + 1 FROM steps \
-         WHERE run_id = $1 AND completed_seq IS NOT NULL), lease_owner = NULL, \
+         WHERE completed_seq IS NOT NULL), lease_owner = NULL, \
          lease_expires_at = NULL, due_at = NULL, \
          finished = $6, updated = $6 WHERE run_id = $1 AND key = $2",
     )
