@@ -279,10 +279,10 @@ async fn take_ready(
     )
 }
 
-/// Takes up to `limit` steps due at `now` for `worker_id`, with leases of `lease_ms`; steps
-/// that cannot run are settled (a run whose failure that completes moves on). Stops early,
-/// once it has held the writer for `HOLD_BEFORE_YIELDING`, when `yield_early` says an urgent
-/// write waits: the rest stay due for the next claim.
+/// Takes up to `limit` steps due at `now` for `worker_id`, with leases of `lease_ms`. A due
+/// step that may no longer run (its run is failing) is settled instead, and the failure of
+/// its run moves on. Stops early, once it has held the writer for `HOLD_BEFORE_YIELDING`, when
+/// `yield_early` says an urgent write waits: the rest stay due for the next claim.
 async fn claim_due(
     tx: &mut Tx,
     worker_id: &str,

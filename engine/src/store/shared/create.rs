@@ -13,9 +13,10 @@ impl This {
     }
 
     /// [`Store::create_runs`], one try: every run in one transaction (on SQLite, possibly the
-    /// one holding the writer: see `begin_creation`), each statement covering many runs. Runs are taken in order, so a run with the workflow and dedupe key (or the
-    /// id) of an earlier run of the batch is that run's duplicate. An error of a statement
-    /// fails the whole batch and nothing is written.
+    /// one holding the writer: see `begin_creation`), each statement covering many runs. Runs
+    /// are taken in order, so a run with the workflow and dedupe key (or the id) of an earlier
+    /// run of the batch is that run's duplicate. An error of a statement fails the whole batch
+    /// and nothing is written.
     async fn create_runs_once(&self, runs: &[&NewRun]) -> Result<Outcomes, StoreError> {
         let now = self.clock.now_ms();
         // Time-ordered ids: the rows of the runs in flight (keyed by run id) then share the
