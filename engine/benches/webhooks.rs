@@ -185,8 +185,7 @@ fn commits(store: &Arc<dyn Store>) -> Request {
     Arc::new(move |id| {
         let store = store.clone();
         Box::pin(async move {
-            store
-                .kv_put("bench", &format!("k{}", id % 16), "v")
+            support::one_row_commit(store.as_ref(), id)
                 .await
                 .map_err(|e| e.to_string())
         })

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use braid_dsl::SourceMap;
-use braid_engine::store::Store;
+use braid_engine::store::{Store, StoreError};
 use std::time::{Duration, Instant};
 
 /// Workflow `name`: a chain of `steps` no-op (`transform`) steps, each on the one before.
@@ -30,12 +30,14 @@ pub async fn raw_commit(store: &dyn Store, n: usize) -> Duration {
     let mut times = Vec::with_capacity(n);
     for i in 0..n {
         let t = Instant::now();
-        store
-            .kv_put("bench", &format!("k{}", i % 16), "v")
-            .await
-            .expect("commit");
+        one_row_commit(store, i as u64).await.expect("commit");
         times.push(t.elapsed());
     }
     times.sort();
     times[n / 2]
+}
+
+/// The baseline's unit: one one-row write transaction (`kv_put`, one of 16 keys by `i`).
+pub async fn one_row_commit(store: &dyn Store, i: u64) -> Result<(), StoreError> {
+    store.kv_put("bench", &format!("k{}", i % 16), "v").await
 }

@@ -281,8 +281,9 @@ async fn take_ready(
 
 /// Takes up to `limit` steps due at `now` for `worker_id`, with leases of `lease_ms`. A due
 /// step that may no longer run (its run failed or was cancelled) is skipped instead, and a
-/// failing run's failure moves on. Stops early, once it has held the writer for `HOLD_BEFORE_YIELDING`, when
-/// `yield_early` says an urgent write waits: the rest stay due for the next claim.
+/// failing run's failure moves on. Stops early, once it has held the writer for
+/// `HOLD_BEFORE_YIELDING`, when `yield_early` says an urgent write waits: the rest stay due
+/// for the next claim.
 async fn claim_due(
     tx: &mut Tx,
     worker_id: &str,
