@@ -49,11 +49,7 @@ impl This {
         run_ids.sort_unstable();
         run_ids.dedup();
         if BACKEND == Backend::Postgres {
-            // Lock the runs in one order, so that two batches never wait for each other in a
-            // circle.
-            for run_id in &run_ids {
-                lock_run(&mut tx, run_id).await?;
-            }
+            lock_runs(&mut tx, &run_ids).await?;
         }
         let mut results = Vec::with_capacity(batch.len());
         let mut refresh: Vec<&str> = Vec::new();
