@@ -114,6 +114,57 @@ macro_rules! held_step {
     };
 }
 
+/// The attempt a completion closes, as a writing CTE (PostgreSQL): `$1` run, `$2` key, `$3`
+/// worker, `$4` attempt, `$5` now, `$6` outcome, `$7` error.
+macro_rules! close_held_attempt {
+    () => {
+        "WITH closed AS (UPDATE attempts SET finished = $5, outcome = $6, error = $7 \
+         WHERE run_id = $1 AND key = $2 AND finished IS NULL AND EXISTS (SELECT 1 FROM steps \
+         WHERE run_id = $1 AND key = $2 AND status = 'running' AND lease_owner = $3 \
+         AND attempt = $4 AND claimed_from IS DISTINCT FROM 'waiting'))"
+    };
+}
+
+/// The order of completion, which compensation reverses within the run: one past the
+/// largest number of any run. (The run's row is locked, so no other transaction completes a
+/// step of it meanwhile; steps of different runs may share a number.)
+macro_rules! next_completion {
+    () => {
+        "(SELECT COALESCE(MAX(completed_seq), 0) + 1 FROM steps WHERE completed_seq IS NOT NULL)"
+    };
+}
+
+/// How an outcome that ends its step leaves it: status, output and error, as
+/// [`finish_step`] writes them.
+struct Ending<'o> {
+    status: StepStatus,
+    output: &'o Value,
+    error: Option<&'o Value>,
+}
+
+/// The output of a step that ended without one.
+static NO_OUTPUT: Value = Value::Null;
+
+impl<'o> Ending<'o> {
+    /// The ending of `outcome` when it ends the step whatever its run's state: a success or
+    /// a failure (a late one is kept too, see [`settle_late`]).
+    fn of(outcome: &'o Outcome) -> Option<Self> {
+        match outcome {
+            Outcome::Succeeded { output } => Some(Ending {
+                status: StepStatus::Succeeded,
+                output,
+                error: None,
+            }),
+            Outcome::Failed { error, .. } => Some(Ending {
+                status: StepStatus::Failed,
+                output: &NO_OUTPUT,
+                error: Some(error),
+            }),
+            _ => None,
+        }
+    }
+}
+
 /// Records one completion and its consequences.
 async fn apply(c: &mut Tx, done: &Completion, now: i64) -> Result<Applied, StoreError> {
     let error = match &done.outcome {
@@ -121,29 +172,43 @@ async fn apply(c: &mut Tx, done: &Completion, now: i64) -> Result<Applied, Store
         _ => None,
     };
     // The step as its worker holds it (none: the lease was lost), with its run. On
-    // PostgreSQL the same statement also closes the attempt (one round trip fewer), under
-    // the conditions of [`close_attempt`] below (`'waiting'` is [`FROM_WAIT`]).
+    // PostgreSQL the same statement also closes the attempt, under the conditions of
+    // [`close_attempt`] below (`'waiting'` is [`FROM_WAIT`]), and, when the outcome ends the
+    // step, finishes it as [`finish_step`] does: one round trip for all three.
     let closes_too = BACKEND == Backend::Postgres;
-    let mut read = query(if closes_too {
-        concat!(
-            "WITH closed AS (UPDATE attempts SET finished = $5, outcome = $6, error = $7 \
-             WHERE run_id = $1 AND key = $2 AND finished IS NULL AND EXISTS (SELECT 1 FROM steps \
-             WHERE run_id = $1 AND key = $2 AND status = 'running' AND lease_owner = $3 \
-             AND attempt = $4 AND claimed_from IS DISTINCT FROM 'waiting')) ",
-            held_step!()
-        )
-    } else {
-        held_step!()
-    })
-    .bind(&done.run_id)
-    .bind(&done.key)
-    .bind(&done.worker_id)
-    .bind(i64::from(done.attempt));
+    let ending = Ending::of(&done.outcome);
+    let finishes_too = closes_too && ending.is_some();
+    let sql = match (closes_too, finishes_too) {
+        (true, true) => concat!(
+            close_held_attempt!(),
+            ", finished AS (UPDATE steps SET status = $8, output = $9, error = $7, completed_seq = ",
+            next_completion!(),
+            ", lease_owner = NULL, lease_expires_at = NULL, due_at = NULL, finished = $5, \
+             updated = $5 WHERE run_id = $1 AND key = $2 AND status = 'running' \
+             AND lease_owner = $3 AND attempt = $4 \
+             RETURNING run_id, phase, parent_key, claimed_from) \
+             SELECT s.phase, s.parent_key, s.claimed_from, r.status, r.stage, r.parent_run_id, \
+             r.parent_step_key, r.workflow, r.version_hash FROM finished s \
+             JOIN runs r ON r.id = s.run_id"
+        ),
+        (true, false) => concat!(close_held_attempt!(), " ", held_step!()),
+        (false, _) => held_step!(),
+    };
+    let mut read = query(sql)
+        .bind(&done.run_id)
+        .bind(&done.key)
+        .bind(&done.worker_id)
+        .bind(i64::from(done.attempt));
     if closes_too {
         read = read
             .bind(now)
             .bind(done.outcome.name())
             .bind(json_text_opt(error));
+    }
+    if let (true, Some(ending)) = (finishes_too, &ending) {
+        read = read
+            .bind(ending.status.as_str())
+            .bind(json_text(ending.output));
     }
     let row = read.fetch_optional(c.conn()).await?;
     let Some(row) = row else {
@@ -161,23 +226,18 @@ async fn apply(c: &mut Tx, done: &Completion, now: i64) -> Result<Applied, Store
     if !closes_too && held.claimed_from.as_deref() != Some(FROM_WAIT) {
         close_attempt(c, run_id, key, now, done.outcome.name(), error).await?;
     }
+    // A success or a failure is kept whatever the run's state (a late success may need
+    // compensating).
+    if let Some(ending) = &ending {
+        finish_step(c, run_id, key, ending, now, finishes_too).await?;
+    }
     if !run.stage.admits(run.status, held.phase) {
         settle_late(c, &run, run_id, key, &done.outcome, now).await?;
         return Ok(Applied::done(MadeReady::default()));
     }
     let mut ready = MadeReady::default();
     match &done.outcome {
-        Outcome::Succeeded { output } => {
-            finish_step(
-                c,
-                run_id,
-                key,
-                StepStatus::Succeeded,
-                Some(output),
-                None,
-                now,
-            )
-            .await?;
+        Outcome::Succeeded { .. } => {
             if held.phase == Phase::Compensation {
                 mark_compensated(c, run_id, key, StepStatus::Compensated, now).await?;
             }
@@ -187,16 +247,12 @@ async fn apply(c: &mut Tx, done: &Completion, now: i64) -> Result<Applied, Store
             }
         }
         Outcome::Skipped => {
-            finish_step(
-                c,
-                run_id,
-                key,
-                StepStatus::Skipped,
-                Some(&Value::Null),
-                None,
-                now,
-            )
-            .await?;
+            let skipped = Ending {
+                status: StepStatus::Skipped,
+                output: &NO_OUTPUT,
+                error: None,
+            };
+            finish_step(c, run_id, key, &skipped, now, false).await?;
             ready = step_done(c, &run, run_id, key, &held, now).await?;
             if matches!(held.phase, Phase::Compensation | Phase::OnFailure) {
                 advance_failure(c, run_id, now).await?;
@@ -206,16 +262,6 @@ async fn apply(c: &mut Tx, done: &Completion, now: i64) -> Result<Applied, Store
             error,
             continue_on_error,
         } => {
-            finish_step(
-                c,
-                run_id,
-                key,
-                StepStatus::Failed,
-                Some(&Value::Null),
-                Some(error),
-                now,
-            )
-            .await?;
             let item = held.parent_key.is_some();
             match held.phase {
                 // An item's failure is its parent's to judge, once every item is done.
@@ -288,16 +334,12 @@ async fn apply(c: &mut Tx, done: &Completion, now: i64) -> Result<Applied, Store
             state,
         } => spawn(c, run_id, key, children, *concurrency, state.as_ref(), now).await?,
         Outcome::RunOutput { output } => {
-            finish_step(
-                c,
-                run_id,
-                key,
-                StepStatus::Succeeded,
-                Some(output),
-                None,
-                now,
-            )
-            .await?;
+            let succeeded = Ending {
+                status: StepStatus::Succeeded,
+                output,
+                error: None,
+            };
+            finish_step(c, run_id, key, &succeeded, now, false).await?;
             query(
                 "UPDATE runs SET status = 'succeeded', stage = 'done', output = $2, \
                  finished = $3, updated = $3 WHERE id = $1",
@@ -325,32 +367,9 @@ async fn settle_late(
     outcome: &Outcome,
     now: i64,
 ) -> Result<(), StoreError> {
-    match outcome {
-        Outcome::Succeeded { output } => {
-            finish_step(
-                c,
-                run_id,
-                key,
-                StepStatus::Succeeded,
-                Some(output),
-                None,
-                now,
-            )
-            .await?;
-        }
-        Outcome::Failed { error, .. } => {
-            finish_step(
-                c,
-                run_id,
-                key,
-                StepStatus::Failed,
-                Some(&Value::Null),
-                Some(error),
-                now,
-            )
-            .await?;
-        }
-        _ => settle_skipped(c, run_id, key, now).await?,
+    // A success or a failure was finished already, as any is (see [`Ending::of`]).
+    if Ending::of(outcome).is_none() {
+        settle_skipped(c, run_id, key, now).await?;
     }
     if run.stage == Stage::Failing {
         advance_failure(c, run_id, now).await?;
@@ -358,36 +377,35 @@ async fn settle_late(
     Ok(())
 }
 
-/// Sets a step's final status, output and error, and its place in the order of completion.
+/// Sets a step's final status, output and error, and its place in the order of completion
+/// (unless `row_written`: the statement that read the step did it), and records it in the
+/// history.
 async fn finish_step(
     c: &mut Tx,
     run_id: &str,
     key: &str,
-    status: StepStatus,
-    output: Option<&Value>,
-    error: Option<&Value>,
+    ending: &Ending<'_>,
     now: i64,
+    row_written: bool,
 ) -> Result<(), StoreError> {
-    // The order of completion, which compensation reverses within the run: one past the
-    // largest number of any run. (The run's row is locked, so no other transaction completes a
-    // step of it meanwhile; steps of different runs may share a number.)
-    query(
-        "UPDATE steps SET status = $3, output = $4, error = $5, \
-         completed_seq = (SELECT COALESCE(MAX(completed_seq), 0) + 1 FROM steps \
-         WHERE completed_seq IS NOT NULL), lease_owner = NULL, \
-         lease_expires_at = NULL, due_at = NULL, \
-         finished = $6, updated = $6 WHERE run_id = $1 AND key = $2",
-    )
-    .bind(run_id)
-    .bind(key)
-    .bind(status.as_str())
-    .bind(json_text_opt(output))
-    .bind(json_text_opt(error))
-    .bind(now)
-    .execute(c.conn())
-    .await?;
-    let data = error.map(|e| serde_json::json!({ "error": e }));
-    let kind = match status {
+    if !row_written {
+        query(concat!(
+            "UPDATE steps SET status = $3, output = $4, error = $5, completed_seq = ",
+            next_completion!(),
+            ", lease_owner = NULL, lease_expires_at = NULL, due_at = NULL, \
+             finished = $6, updated = $6 WHERE run_id = $1 AND key = $2"
+        ))
+        .bind(run_id)
+        .bind(key)
+        .bind(ending.status.as_str())
+        .bind(json_text(ending.output))
+        .bind(json_text_opt(ending.error))
+        .bind(now)
+        .execute(c.conn())
+        .await?;
+    }
+    let data = ending.error.map(|e| serde_json::json!({ "error": e }));
+    let kind = match ending.status {
         StepStatus::Succeeded => "step_succeeded",
         StepStatus::Skipped => "step_skipped",
         _ => "step_failed",
