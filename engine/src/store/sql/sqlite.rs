@@ -33,29 +33,9 @@ pub(crate) struct Opener {
 /// statements, and multi-row inserts of up to `CACHED_ROWS` rows add a few dozen.
 const STATEMENT_CACHE: usize = 256;
 
-/// Switches off SQLite's count of the memory it allocates, once, before its first connection:
-/// every allocation otherwise takes a process-wide mutex to keep the count, and statements
-/// allocate often (12 % of a group commit's statement time went to that mutex). Nothing here
-/// reads the count.
-fn configure_sqlite() {
-    static CONFIGURED: std::sync::Once = std::sync::Once::new();
-    CONFIGURED.call_once(|| {
-        // SAFETY: `sqlite3_config` takes the option and, for MEMSTATUS, one `int`; it must run
-        // before SQLite initialises, which the first connection (opened after this) does. If
-        // something initialised it earlier, it returns SQLITE_MISUSE and changes nothing.
-        unsafe {
-            rusqlite::ffi::sqlite3_config(
-                rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS,
-                0 as std::os::raw::c_int,
-            );
-        }
-    });
-}
-
 impl Opener {
     /// Opens a connection (creating the file if needed) in WAL mode with foreign keys on.
     pub(crate) fn open(&self) -> Result<Connection, StoreError> {
-        configure_sqlite();
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_URI
