@@ -73,7 +73,8 @@ async fn a_batch_is_the_same_as_one_by_one(backend: Backend) {
     for missing in ["r2", "r3", "r5"] {
         assert!(h.store.load_run(missing).await.is_err(), "{missing} stored");
     }
-    // Created runs are whole: steps (with `$output`), dependencies, history.
+    // Created runs are whole: steps (with `$output`, waiting for the last step, `b`),
+    // dependencies, history.
     for id in ["r1", "r4"] {
         let detail = h.detail(id).await;
         assert_eq!(detail.run.status, RunStatus::Pending);
@@ -87,7 +88,7 @@ async fn a_batch_is_the_same_as_one_by_one(backend: Backend) {
         assert_eq!(
             steps,
             vec![
-                ("$output".into(), "pending".into(), 2),
+                ("$output".into(), "pending".into(), 1),
                 ("a".into(), "ready".into(), 0),
                 ("b".into(), "pending".into(), 1),
             ]

@@ -10,6 +10,7 @@ on_both_stores!(
     backoff_and_retry_after_decide_when_the_next_attempt_runs,
     exponential_backoff_grows_to_its_maximum_then_the_run_fails,
     a_retried_run_does_not_call_succeeded_steps_again,
+    a_retried_run_ends_only_after_every_step_that_runs_again,
 );
 
 /// `ready_at` of step `key`.
@@ -149,4 +150,59 @@ async fn a_retried_run_does_not_call_succeeded_steps_again(backend: Backend) {
     assert_eq!(server.calls_to("/c")[1].body, json!({ "from_a": 1 }));
     // A succeeded run cannot be retried.
     assert!(h.store.retry_run(&id).await.is_err());
+}
+
+/// The run's output waits for every step that runs again, also one that only steps before the
+/// output's last dependencies depend on (`a`, which failed with `on_error continue` while
+/// `b` after it succeeded and is kept).
+async fn a_retried_run_ends_only_after_every_step_that_runs_again(backend: Backend) {
+    let (server, base) = Recorder::start().await;
+    // First try: `a` fails for good and the run goes on without it; `f` fails the run. Second
+    // try: `a` fails once more, retryably, and waits for its backoff.
+    server.script(
+        "/a",
+        [
+            Reply::status(400, json!({ "error": "bad" })),
+            Reply::status(503, json!({ "error": "down" })),
+        ],
+    );
+    server.script("/f", [Reply::status(400, json!({ "error": "bad" }))]);
+    let h = Harness::new(
+        backend,
+        &format!(
+            r#"workflow tail {{
+              step a = http.post("{base}/a") {{
+                retry {{ attempts 2 backoff fixed(10s) jitter none }}
+                on_error continue
+              }}
+              step b = transform({{ from_a: a }})
+              step f = http.post("{base}/f") {{ after b }}
+              output {{ a: a.body.path, f: f.body.path }}
+            }}"#
+        ),
+    )
+    .await;
+    let id = h.start("tail", json!({})).await;
+    h.drain().await;
+    assert_eq!(h.status(&id).await, RunStatus::Failed);
+    assert_eq!(h.step_status(&id, "a").await, "failed");
+    assert_eq!(h.step_status(&id, "b").await, "succeeded");
+
+    h.store.retry_run(&id).await.expect("retry");
+    h.drain().await;
+    assert_eq!(h.step_status(&id, "f").await, "succeeded");
+    assert_eq!(h.step_status(&id, "a").await, "retrying");
+    assert_eq!(
+        h.step_status(&id, "$output").await,
+        "pending",
+        "the output waits for `a`"
+    );
+    assert_ne!(h.status(&id).await, RunStatus::Succeeded);
+
+    h.advance(10_000).await;
+    let run = h.run(&id).await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
+    assert_eq!(run.output, Some(json!({ "a": "/a", "f": "/f" })));
+    assert_eq!(server.calls_to("/a").len(), 3);
+    assert_eq!(server.calls_to("/f").len(), 2);
 }

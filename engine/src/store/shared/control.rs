@@ -195,6 +195,18 @@ async fn retry_failed(c: &mut Tx, run_id: &str, now: i64) -> Result<(), StoreErr
     .bind(now)
     .execute(c.conn())
     .await?;
+    // `$output` depends on the last steps only (see `new_step_rows`); a step before them
+    // that runs again while they keep their success (it had failed with `on_error
+    // continue`) must be done before it too.
+    query(
+        "INSERT INTO step_deps (run_id, key, dep_key) SELECT run_id, $2, key FROM steps \
+         WHERE run_id = $1 AND phase = 'main' AND parent_key IS NULL AND status <> 'succeeded' \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(run_id)
+    .bind(OUTPUT_KEY)
+    .execute(c.conn())
+    .await?;
     query(
         "UPDATE steps SET deps_open = (SELECT COUNT(*) FROM step_deps d JOIN steps t \
          ON t.run_id = d.run_id AND t.key = d.dep_key WHERE d.run_id = steps.run_id \

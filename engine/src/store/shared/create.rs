@@ -138,7 +138,11 @@ struct StepRow {
 }
 
 /// The rows of a new run: its steps, ready when they have no dependencies (`on_failure`
-/// steps dormant), and the `$output` step depending on every main step.
+/// steps dormant), and the `$output` step, which starts once every main step is done.
+///
+/// `$output` depends on the main steps no other main step depends on: a step starts only once
+/// its dependencies are done, so when those last steps are done, so is every step before them.
+/// (Depending on every step cost each step's completion a write to `$output`'s row.)
 fn new_step_rows(run: &NewRun) -> Vec<StepRow> {
     let mut rows: Vec<StepRow> = run
         .steps
@@ -160,21 +164,23 @@ fn new_step_rows(run: &NewRun) -> Vec<StepRow> {
             item_index: None,
         })
         .collect();
-    let main: Vec<String> = run
-        .steps
-        .iter()
-        .filter(|s| s.phase == Phase::Main)
+    let main = || run.steps.iter().filter(|s| s.phase == Phase::Main);
+    let depended_on: std::collections::HashSet<&str> = main()
+        .flat_map(|s| s.deps.iter().map(String::as_str))
+        .collect();
+    let last: Vec<String> = main()
+        .filter(|s| !depended_on.contains(s.key.as_str()))
         .map(|s| s.key.clone())
         .collect();
     rows.push(StepRow {
         key: OUTPUT_KEY.to_string(),
         phase: Phase::Output,
-        status: if main.is_empty() {
+        status: if last.is_empty() {
             StepStatus::Ready
         } else {
             StepStatus::Pending
         },
-        deps: main,
+        deps: last,
         max_attempts: 1,
         has_compensation: false,
         compensation_max_attempts: 1,
