@@ -223,6 +223,12 @@ impl Engine {
     }
 
     async fn output(&self, plan: &WorkflowPlan, run: &RunView<'_>) -> Result<Outcome, StoreError> {
+        // Without an `output` there is nothing to read every step's output for.
+        let Some(expr) = &plan.output else {
+            return Ok(Outcome::RunOutput {
+                output: Value::Null,
+            });
+        };
         let names = plan.steps.iter().map(|s| s.name.clone()).collect();
         let (scope, _) = self.scope_with(run, names).await?;
         let host = EngineHost::new(
@@ -232,18 +238,13 @@ impl Engine {
             &run.id,
         );
         let ev = Evaluator::new(std_library(), &host, &plan.mappings);
-        Ok(match &plan.output {
-            None => Outcome::RunOutput {
-                output: Value::Null,
+        Ok(match ev.eval(expr, &scope) {
+            Ok(v) => Outcome::RunOutput {
+                output: self.redactor.json(&v),
             },
-            Some(expr) => match ev.eval(expr, &scope) {
-                Ok(v) => Outcome::RunOutput {
-                    output: self.redactor.json(&v),
-                },
-                Err(e) => Outcome::Failed {
-                    error: self.redactor.json(&call::eval_failure(e).error),
-                    continue_on_error: false,
-                },
+            Err(e) => Outcome::Failed {
+                error: self.redactor.json(&call::eval_failure(e).error),
+                continue_on_error: false,
             },
         })
     }
