@@ -99,6 +99,27 @@ impl Candidate {
             opening: false,
         })
     }
+
+    /// The step as its taker holds it once taken (its `attempt` the one taken, `resumed`
+    /// from a wait or a new one), leased until `lease_until`.
+    fn claimed(self, resumed: bool, lease_until: i64) -> Result<Claimed, StoreError> {
+        Ok(Claimed {
+            run_id: self.run_id,
+            workflow: self.workflow,
+            version_hash: self.version_hash,
+            key: self.key,
+            phase: self.phase,
+            attempt: to_u32(self.attempt, "attempt")?,
+            max_attempts: to_u32(self.max_attempts, "max_attempts")?,
+            resumed_from_wait: resumed,
+            state: parse_json(self.state, "step state")?,
+            waiting_for: self.waiting_for.as_deref().and_then(WaitFor::decode),
+            idempotency_key: self.idempotency_key,
+            parent_key: self.parent_key,
+            item_index: self.item_index.map(|i| to_u32(i, "item_index")).transpose()?,
+            lease_expires_at: lease_until,
+        })
+    }
 }
 
 /// The number of the next attempt of step `$2` of run `$1`.
@@ -125,44 +146,27 @@ macro_rules! take_step {
 /// row) unless it was only waiting.
 async fn take(
     c: &mut Tx,
-    candidate: Candidate,
+    mut candidate: Candidate,
     worker_id: &str,
     now: i64,
     lease_until: i64,
 ) -> Result<Taken, StoreError> {
-    let Candidate {
-        run_id,
-        key,
-        status,
-        phase,
-        attempt,
-        max_attempts,
-        state,
-        waiting_for,
-        idempotency_key,
-        parent_key,
-        item_index,
-        claimed_from,
-        workflow,
-        version_hash,
-        run_status,
-        stage,
-        opening,
-    } = candidate;
-    let lost_lease = status == StepStatus::Running;
+    let (run_id, key) = (candidate.run_id.as_str(), candidate.key.as_str());
+    let lost_lease = candidate.status == StepStatus::Running;
     if lost_lease {
         // Its worker died (or hung) mid-attempt: that attempt is over.
-        close_attempt(c, &run_id, &key, now, "lost", Some(&interrupted())).await?;
+        close_attempt(c, run_id, key, now, "lost", Some(&interrupted())).await?;
     }
-    if !stage.admits(run_status, phase) {
+    if !candidate.stage.admits(candidate.run_status, candidate.phase) {
         // The run failed or was cancelled while this step ran on a worker that then died:
         // nothing of it may start again.
-        settle_skipped(c, &run_id, &key, now).await?;
-        return Ok(Taken::Settled((stage == Stage::Failing).then_some(run_id)));
+        settle_skipped(c, run_id, key, now).await?;
+        let failing = candidate.stage == Stage::Failing;
+        return Ok(Taken::Settled(failing.then_some(candidate.run_id)));
     }
-    let resumed =
-        status == StepStatus::Waiting || (lost_lease && claimed_from.as_deref() == Some(FROM_WAIT));
-    let mut attempt = to_u32(attempt, "attempt")?;
+    let resumed = candidate.status == StepStatus::Waiting
+        || (lost_lease && candidate.claimed_from.as_deref() == Some(FROM_WAIT));
+    let mut attempt = to_u32(candidate.attempt, "attempt")?;
     if !resumed {
         attempt += 1;
     }
@@ -180,18 +184,18 @@ async fn take(
                 ", $3, $4, $5)"
             ),
         )
-        .bind(&run_id)
-        .bind(&key)
+        .bind(run_id)
+        .bind(key)
         .bind(i64::from(attempt))
         .bind(worker_id)
         .bind(now)
         .execute(c.conn())
         .await?;
     }
-    let from = if lost_lease {
-        claimed_from.unwrap_or_else(|| StepStatus::Ready.as_str().to_string())
-    } else {
-        status.as_str().to_string()
+    let from = match (lost_lease, &candidate.claimed_from) {
+        (true, Some(from)) => from.as_str(),
+        (true, None) => StepStatus::Ready.as_str(),
+        (false, _) => candidate.status.as_str(),
     };
     query(if together {
         concat!(
@@ -204,50 +208,56 @@ async fn take(
     } else {
         take_step!()
     })
-    .bind(&run_id)
-    .bind(&key)
-    .bind(&from)
+    .bind(run_id)
+    .bind(key)
+    .bind(from)
     .bind(worker_id)
     .bind(lease_until)
     .bind(i64::from(attempt))
     .bind(now)
     .bind(i64::from(!resumed))
-    .bind(i64::from(opening))
+    .bind(i64::from(candidate.opening))
     .execute(c.conn())
     .await?;
+    let run_status = candidate.run_status;
+    started(c, run_id, key, attempt, worker_id, resumed, run_status, now).await?;
+    candidate.attempt = i64::from(attempt);
+    Ok(Taken::Claimed(Box::new(
+        candidate.claimed(resumed, lease_until)?,
+    )))
+}
+
+/// Records that a worker took step `key` of run `run_id` (`attempt`; `resumed` from a
+/// wait, or a new attempt), and shows the run as running if it was not.
+#[allow(clippy::too_many_arguments)]
+async fn started(
+    c: &mut Tx,
+    run_id: &str,
+    key: &str,
+    attempt: u32,
+    worker_id: &str,
+    resumed: bool,
+    run_status: RunStatus,
+    now: i64,
+) -> Result<(), StoreError> {
     let kind = if resumed {
         "step_resumed"
     } else {
         "step_started"
     };
     let data = serde_json::json!({ "attempt": attempt, "worker": worker_id });
-    event(c, &run_id, now, kind, Some(&key), Some(&data)).await?;
+    event(c, run_id, now, kind, Some(key), Some(&data)).await?;
     if matches!(run_status, RunStatus::Pending | RunStatus::Waiting) {
         query(
             "UPDATE runs SET status = 'running', started = COALESCE(started, $2), \
              updated = $2 WHERE id = $1 AND status IN ('pending', 'waiting')",
         )
-        .bind(&run_id)
+        .bind(run_id)
         .bind(now)
         .execute(c.conn())
         .await?;
     }
-    Ok(Taken::Claimed(Box::new(Claimed {
-        run_id,
-        workflow,
-        version_hash,
-        key,
-        phase,
-        attempt,
-        max_attempts: to_u32(max_attempts, "max_attempts")?,
-        resumed_from_wait: resumed,
-        state: parse_json(state, "step state")?,
-        waiting_for: waiting_for.as_deref().and_then(WaitFor::decode),
-        idempotency_key,
-        parent_key,
-        item_index: item_index.map(|i| to_u32(i, "item_index")).transpose()?,
-        lease_expires_at: lease_until,
-    })))
+    Ok(())
 }
 
 /// Takes step `key` of run `run_id` if it is ready: the hand-off of a step a completion just

@@ -54,9 +54,11 @@ impl This {
         let mut results = Vec::with_capacity(batch.len());
         let mut refresh: Vec<&str> = Vec::new();
         for completion in batch {
-            let applied = apply(&mut tx, completion, now).await?;
-            let MadeReady { keys, first } = applied.ready;
+            let until = lease_ms.map(|lease| now.saturating_add(lease));
+            let applied = apply(&mut tx, completion, now, until).await?;
+            let MadeReady { keys, first, taken } = applied.ready;
             let next = match (lease_ms, first, keys.first()) {
+                _ if taken.is_some() => taken,
                 (Some(lease), Some(candidate), _) => {
                     let until = now.saturating_add(lease);
                     match take(&mut tx, candidate, &completion.worker_id, now, until).await? {
@@ -166,7 +168,17 @@ impl<'o> Ending<'o> {
 }
 
 /// Records one completion and its consequences.
-async fn apply(c: &mut Tx, done: &Completion, now: i64) -> Result<Applied, StoreError> {
+/// With `lease_until`, the worker takes one of the dependents the completion makes ready.
+async fn apply(
+    c: &mut Tx,
+    done: &Completion,
+    now: i64,
+    lease_until: Option<i64>,
+) -> Result<Applied, StoreError> {
+    let taker = lease_until.map(|until| Taker {
+        worker_id: &done.worker_id,
+        until,
+    });
     let error = match &done.outcome {
         Outcome::Failed { error, .. } | Outcome::Retry { error, .. } => Some(error),
         _ => None,
@@ -241,7 +253,7 @@ async fn apply(c: &mut Tx, done: &Completion, now: i64) -> Result<Applied, Store
             if held.phase == Phase::Compensation {
                 mark_compensated(c, run_id, key, StepStatus::Compensated, now).await?;
             }
-            ready = step_done(c, &run, run_id, key, &held, now).await?;
+            ready = step_done(c, &run, run_id, key, &held, now, taker).await?;
             if matches!(held.phase, Phase::Compensation | Phase::OnFailure) {
                 advance_failure(c, run_id, now).await?;
             }
@@ -253,7 +265,7 @@ async fn apply(c: &mut Tx, done: &Completion, now: i64) -> Result<Applied, Store
                 error: None,
             };
             finish_step(c, run_id, key, &skipped, now, false).await?;
-            ready = step_done(c, &run, run_id, key, &held, now).await?;
+            ready = step_done(c, &run, run_id, key, &held, now, taker).await?;
             if matches!(held.phase, Phase::Compensation | Phase::OnFailure) {
                 advance_failure(c, run_id, now).await?;
             }
@@ -266,16 +278,16 @@ async fn apply(c: &mut Tx, done: &Completion, now: i64) -> Result<Applied, Store
             match held.phase {
                 // An item's failure is its parent's to judge, once every item is done.
                 Phase::Main | Phase::Output if item || *continue_on_error => {
-                    ready = step_done(c, &run, run_id, key, &held, now).await?;
+                    ready = step_done(c, &run, run_id, key, &held, now, taker).await?;
                 }
                 Phase::Main | Phase::Output => fail_run(c, run_id, key, error, now).await?,
                 Phase::Compensation => {
                     mark_compensated(c, run_id, key, StepStatus::CompensationFailed, now).await?;
-                    ready = step_done(c, &run, run_id, key, &held, now).await?;
+                    ready = step_done(c, &run, run_id, key, &held, now, taker).await?;
                     advance_failure(c, run_id, now).await?;
                 }
                 Phase::OnFailure => {
-                    ready = step_done(c, &run, run_id, key, &held, now).await?;
+                    ready = step_done(c, &run, run_id, key, &held, now, taker).await?;
                     advance_failure(c, run_id, now).await?;
                 }
             }

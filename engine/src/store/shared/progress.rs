@@ -19,6 +19,17 @@ struct MadeReady {
     /// yet ([`Candidate::opening`]): taking it opens it in the same statement, or
     /// [`open`] does when no worker takes it.
     first: Option<Candidate>,
+    /// The first of them, taken already by the completing worker (PostgreSQL: in the
+    /// statement that made it ready, see [`Taker`]).
+    taken: Option<Claimed>,
+}
+
+/// The worker completing a step, which takes one of the dependents the completion makes
+/// ready (a hand-off), leased until `until`.
+#[derive(Clone, Copy)]
+struct Taker<'a> {
+    worker_id: &'a str,
+    until: i64,
 }
 
 /// A step is done (succeeded, skipped, or failed in a way that lets the run go on): its
@@ -32,11 +43,12 @@ async fn step_done(
     key: &str,
     held: &Held,
     now: i64,
+    taker: Option<Taker<'_>>,
 ) -> Result<MadeReady, StoreError> {
     if let Some(parent) = &held.parent_key {
         return Ok(MadeReady {
             keys: item_done(c, run_id, parent, now).await?,
-            first: None,
+            ..MadeReady::default()
         });
     }
     // Dependents have the same phase, except `$output`, which the main stage admits too.
@@ -55,6 +67,7 @@ async fn step_done(
         key,
         admits,
         taken_as_read: (held.phase == Phase::Main).then_some(&run_now),
+        taker,
         now,
     };
     let ready = if BACKEND == Backend::Postgres {
@@ -64,6 +77,10 @@ async fn step_done(
     };
     for k in &ready.keys {
         event(c, run_id, now, "step_ready", Some(k), None).await?;
+    }
+    if let (Some(taken), Some(taker)) = (&ready.taken, taker) {
+        let (attempt, status) = (taken.attempt, run_now.status);
+        started(c, run_id, &taken.key, attempt, taker.worker_id, false, status, now).await?;
     }
     Ok(ready)
 }
@@ -76,6 +93,8 @@ struct Finished<'a> {
     admits: bool,
     /// The run as read with the step, when its dependents are taken in that state.
     taken_as_read: Option<&'a CandidateRun<'a>>,
+    /// Who takes the first dependent made ready, if anyone does.
+    taker: Option<Taker<'a>>,
     now: i64,
 }
 
@@ -83,33 +102,96 @@ struct Finished<'a> {
 /// trip); those left with none become ready if the stage admits them. With `taken_as_read`,
 /// the first of them is kept for taking.
 async fn dependents_at_once(c: &mut Tx, done: &Finished<'_>) -> Result<MadeReady, StoreError> {
-    // In SET, columns read their values from before the update.
-    let rows = query(concat!(
-        "UPDATE steps AS s SET deps_open = s.deps_open - 1, \
-         status = CASE WHEN $4 AND s.status = 'pending' AND s.deps_open <= 1 THEN 'ready' \
-         ELSE s.status END, \
-         ready_at = CASE WHEN $4 AND s.status = 'pending' AND s.deps_open <= 1 THEN $3 \
-         ELSE s.ready_at END, \
-         due_at = CASE WHEN $4 AND s.status = 'pending' AND s.deps_open <= 1 THEN $3 \
-         ELSE s.due_at END, updated = $3 \
-         WHERE s.run_id = $1 AND s.key IN (SELECT key FROM step_deps WHERE run_id = $1 \
-         AND dep_key = $2) RETURNING ",
-        candidate_step_columns!()
-    ))
-    .bind(done.run_id)
-    .bind(done.key)
-    .bind(done.now)
-    .bind(done.admits)
-    .fetch_all(c.conn())
-    .await?;
+    // With a taker, the first dependent that becomes ready (by key) is taken in the same
+    // statement, its new attempt's row inserted beside it: one round trip for both. `taken`
+    // says which row that is.
+    let taking = match (done.taker, done.taken_as_read) {
+        (Some(taker), Some(_)) if done.admits => Some(taker),
+        _ => None,
+    };
+    let rows = match taking {
+        None => {
+            query(concat!(
+                "UPDATE steps AS s SET deps_open = s.deps_open - 1, \
+                 status = CASE WHEN $4 AND s.status = 'pending' AND s.deps_open <= 1 THEN 'ready' \
+                 ELSE s.status END, \
+                 ready_at = CASE WHEN $4 AND s.status = 'pending' AND s.deps_open <= 1 THEN $3 \
+                 ELSE s.ready_at END, \
+                 due_at = CASE WHEN $4 AND s.status = 'pending' AND s.deps_open <= 1 THEN $3 \
+                 ELSE s.due_at END, updated = $3 \
+                 WHERE s.run_id = $1 AND s.key IN (SELECT key FROM step_deps WHERE run_id = $1 \
+                 AND dep_key = $2) RETURNING FALSE AS taken, ",
+                candidate_step_columns!()
+            ))
+            .bind(done.run_id)
+            .bind(done.key)
+            .bind(done.now)
+            .bind(done.admits)
+            .fetch_all(c.conn())
+            .await?
+        }
+        Some(taker) => {
+            // In SET, columns read their values from before the update; `first` is read
+            // before it too.
+            query(concat!(
+                "WITH first AS (SELECT MIN(t.key) AS key FROM step_deps d JOIN steps t \
+                 ON t.run_id = d.run_id AND t.key = d.key WHERE d.run_id = $1 \
+                 AND d.dep_key = $2 AND t.status = 'pending' AND t.deps_open <= 1), \
+                 changed AS (UPDATE steps AS s SET deps_open = s.deps_open - 1, \
+                 status = CASE WHEN s.key = (SELECT key FROM first) THEN 'running' \
+                 WHEN s.status = 'pending' AND s.deps_open <= 1 THEN 'ready' \
+                 ELSE s.status END, \
+                 ready_at = CASE WHEN s.status = 'pending' AND s.deps_open <= 1 THEN $3 \
+                 ELSE s.ready_at END, \
+                 due_at = CASE WHEN s.key = (SELECT key FROM first) THEN $5 \
+                 WHEN s.status = 'pending' AND s.deps_open <= 1 THEN $3 ELSE s.due_at END, \
+                 lease_owner = CASE WHEN s.key = (SELECT key FROM first) THEN $4 \
+                 ELSE s.lease_owner END, \
+                 lease_expires_at = CASE WHEN s.key = (SELECT key FROM first) THEN $5 \
+                 ELSE s.lease_expires_at END, \
+                 claimed_from = CASE WHEN s.key = (SELECT key FROM first) THEN 'ready' \
+                 ELSE s.claimed_from END, \
+                 attempt = CASE WHEN s.key = (SELECT key FROM first) THEN s.attempt + 1 \
+                 ELSE s.attempt END, \
+                 attempts_total = CASE WHEN s.key = (SELECT key FROM first) \
+                 THEN s.attempts_total + 1 ELSE s.attempts_total END, \
+                 started = CASE WHEN s.key = (SELECT key FROM first) THEN COALESCE(s.started, $3) \
+                 ELSE s.started END, updated = $3 \
+                 WHERE s.run_id = $1 AND s.key IN (SELECT key FROM step_deps WHERE run_id = $1 \
+                 AND dep_key = $2) \
+                 RETURNING s.key = (SELECT key FROM first) AS taken, ",
+                candidate_step_columns!(),
+                "), new_attempt AS (INSERT INTO attempts (run_id, key, number, attempt, worker, \
+                 started) SELECT n.run_id, n.key, (SELECT COALESCE(MAX(a.number), 0) + 1 \
+                 FROM attempts a WHERE a.run_id = n.run_id AND a.key = n.key), n.attempt, $4, $3 \
+                 FROM changed n WHERE n.taken) \
+                 SELECT * FROM changed"
+            ))
+            .bind(done.run_id)
+            .bind(done.key)
+            .bind(done.now)
+            .bind(taker.worker_id)
+            .bind(taker.until)
+            .fetch_all(c.conn())
+            .await?
+        }
+    };
     let mut ready = MadeReady::default();
     for row in rows {
-        if row.try_get::<String, _>("status")? == StepStatus::Ready.as_str() {
+        let taken = row.try_get::<Option<bool>, _>("taken")? == Some(true);
+        let status = row.try_get::<String, _>("status")?;
+        if taken {
+            if let (Some(run), Some(taker)) = (done.taken_as_read, taking) {
+                ready.taken = Some(Candidate::of_run(&row, run)?.claimed(false, taker.until)?);
+            }
+        } else if status == StepStatus::Ready.as_str() {
             if let (Some(run), None) = (done.taken_as_read, &ready.first) {
                 ready.first = Some(Candidate::of_run(&row, run)?);
             }
-            ready.keys.push(row.try_get::<String, _>("key")?);
+        } else {
+            continue;
         }
+        ready.keys.push(row.try_get::<String, _>("key")?);
     }
     Ok(ready)
 }
