@@ -100,7 +100,8 @@ struct Finished<'a> {
 
 /// The dependents of a step lose a dependency, in one statement (PostgreSQL: one round
 /// trip); those left with none become ready if the stage admits them. With `taken_as_read`,
-/// the first of them is kept for taking.
+/// the first of them is taken by the [`Taker`] in the same statement, or without one kept
+/// for taking.
 async fn dependents_at_once(c: &mut Tx, done: &Finished<'_>) -> Result<MadeReady, StoreError> {
     // With a taker, the first dependent that becomes ready (by key) is taken in the same
     // statement, its new attempt's row inserted beside it: one round trip for both. `taken`
@@ -185,7 +186,7 @@ async fn dependents_at_once(c: &mut Tx, done: &Finished<'_>) -> Result<MadeReady
                 ready.taken = Some(Candidate::of_run(&row, run)?.claimed(false, taker.until)?);
             }
         } else if status == StepStatus::Ready.as_str() {
-            if let (Some(run), None) = (done.taken_as_read, &ready.first) {
+            if let (Some(run), None, None) = (done.taken_as_read, &ready.first, taking) {
                 ready.first = Some(Candidate::of_run(&row, run)?);
             }
         } else {
