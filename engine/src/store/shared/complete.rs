@@ -53,21 +53,20 @@ impl This {
         }
         let mut results = Vec::with_capacity(batch.len());
         let mut refresh: Vec<&str> = Vec::new();
+        // The hand-offs' leases, when completions hand off.
+        let until = lease_ms.map(|lease| now.saturating_add(lease));
         for completion in batch {
-            let until = lease_ms.map(|lease| now.saturating_add(lease));
             let applied = apply(&mut tx, completion, now, until).await?;
             let MadeReady { keys, first, taken } = applied.ready;
-            let next = match (lease_ms, first, keys.first()) {
+            let next = match (until, first, keys.first()) {
                 _ if taken.is_some() => taken,
-                (Some(lease), Some(candidate), _) => {
-                    let until = now.saturating_add(lease);
+                (Some(until), Some(candidate), _) => {
                     match take(&mut tx, candidate, &completion.worker_id, now, until).await? {
                         Taken::Claimed(claimed) => Some(*claimed),
                         Taken::Settled(_) => None,
                     }
                 }
-                (Some(lease), None, Some(key)) => {
-                    let until = now.saturating_add(lease);
+                (Some(until), None, Some(key)) => {
                     take_ready(
                         &mut tx,
                         &completion.run_id,

@@ -105,78 +105,55 @@ struct Finished<'a> {
 async fn dependents_at_once(c: &mut Tx, done: &Finished<'_>) -> Result<MadeReady, StoreError> {
     // With a taker, the first dependent that becomes ready (by key) is taken in the same
     // statement, its new attempt's row inserted beside it: one round trip for both. `taken`
-    // says which row that is.
+    // says which row that is. In SET, columns read their values from before the update;
+    // `first` is read before it too.
     let taking = match (done.taker, done.taken_as_read) {
         (Some(taker), Some(_)) if done.admits => Some(taker),
         _ => None,
     };
-    let rows = match taking {
-        None => {
-            query(concat!(
-                "UPDATE steps AS s SET deps_open = s.deps_open - 1, \
-                 status = CASE WHEN $4 AND s.status = 'pending' AND s.deps_open <= 1 THEN 'ready' \
-                 ELSE s.status END, \
-                 ready_at = CASE WHEN $4 AND s.status = 'pending' AND s.deps_open <= 1 THEN $3 \
-                 ELSE s.ready_at END, \
-                 due_at = CASE WHEN $4 AND s.status = 'pending' AND s.deps_open <= 1 THEN $3 \
-                 ELSE s.due_at END, updated = $3 \
-                 WHERE s.run_id = $1 AND s.key IN (SELECT key FROM step_deps WHERE run_id = $1 \
-                 AND dep_key = $2) RETURNING FALSE AS taken, ",
-                candidate_step_columns!()
-            ))
-            .bind(done.run_id)
-            .bind(done.key)
-            .bind(done.now)
-            .bind(done.admits)
-            .fetch_all(c.conn())
-            .await?
-        }
-        Some(taker) => {
-            // In SET, columns read their values from before the update; `first` is read
-            // before it too.
-            query(concat!(
-                "WITH first AS (SELECT MIN(t.key) AS key FROM step_deps d JOIN steps t \
-                 ON t.run_id = d.run_id AND t.key = d.key WHERE d.run_id = $1 \
-                 AND d.dep_key = $2 AND t.status = 'pending' AND t.deps_open <= 1), \
-                 changed AS (UPDATE steps AS s SET deps_open = s.deps_open - 1, \
-                 status = CASE WHEN s.key = (SELECT key FROM first) THEN 'running' \
-                 WHEN s.status = 'pending' AND s.deps_open <= 1 THEN 'ready' \
-                 ELSE s.status END, \
-                 ready_at = CASE WHEN s.status = 'pending' AND s.deps_open <= 1 THEN $3 \
-                 ELSE s.ready_at END, \
-                 due_at = CASE WHEN s.key = (SELECT key FROM first) THEN $5 \
-                 WHEN s.status = 'pending' AND s.deps_open <= 1 THEN $3 ELSE s.due_at END, \
-                 lease_owner = CASE WHEN s.key = (SELECT key FROM first) THEN $4 \
-                 ELSE s.lease_owner END, \
-                 lease_expires_at = CASE WHEN s.key = (SELECT key FROM first) THEN $5 \
-                 ELSE s.lease_expires_at END, \
-                 claimed_from = CASE WHEN s.key = (SELECT key FROM first) THEN 'ready' \
-                 ELSE s.claimed_from END, \
-                 attempt = CASE WHEN s.key = (SELECT key FROM first) THEN s.attempt + 1 \
-                 ELSE s.attempt END, \
-                 attempts_total = CASE WHEN s.key = (SELECT key FROM first) \
-                 THEN s.attempts_total + 1 ELSE s.attempts_total END, \
-                 started = CASE WHEN s.key = (SELECT key FROM first) THEN COALESCE(s.started, $3) \
-                 ELSE s.started END, updated = $3 \
-                 WHERE s.run_id = $1 AND s.key IN (SELECT key FROM step_deps WHERE run_id = $1 \
-                 AND dep_key = $2) \
-                 RETURNING s.key = (SELECT key FROM first) AS taken, ",
-                candidate_step_columns!(),
-                "), new_attempt AS (INSERT INTO attempts (run_id, key, number, attempt, worker, \
-                 started) SELECT n.run_id, n.key, (SELECT COALESCE(MAX(a.number), 0) + 1 \
-                 FROM attempts a WHERE a.run_id = n.run_id AND a.key = n.key), n.attempt, $4, $3 \
-                 FROM changed n WHERE n.taken) \
-                 SELECT * FROM changed"
-            ))
-            .bind(done.run_id)
-            .bind(done.key)
-            .bind(done.now)
-            .bind(taker.worker_id)
-            .bind(taker.until)
-            .fetch_all(c.conn())
-            .await?
-        }
-    };
+    let rows = query(concat!(
+        "WITH first AS (SELECT MIN(t.key) AS key FROM step_deps d JOIN steps t \
+         ON t.run_id = d.run_id AND t.key = d.key WHERE $5 AND d.run_id = $1 \
+         AND d.dep_key = $2 AND t.status = 'pending' AND t.deps_open <= 1), \
+         changed AS (UPDATE steps AS s SET deps_open = s.deps_open - 1, \
+         status = CASE WHEN s.key = (SELECT key FROM first) THEN 'running' \
+         WHEN $4 AND s.status = 'pending' AND s.deps_open <= 1 THEN 'ready' \
+         ELSE s.status END, \
+         ready_at = CASE WHEN $4 AND s.status = 'pending' AND s.deps_open <= 1 THEN $3 \
+         ELSE s.ready_at END, \
+         due_at = CASE WHEN s.key = (SELECT key FROM first) THEN $7 \
+         WHEN $4 AND s.status = 'pending' AND s.deps_open <= 1 THEN $3 ELSE s.due_at END, \
+         lease_owner = CASE WHEN s.key = (SELECT key FROM first) THEN $6 \
+         ELSE s.lease_owner END, \
+         lease_expires_at = CASE WHEN s.key = (SELECT key FROM first) THEN $7 \
+         ELSE s.lease_expires_at END, \
+         claimed_from = CASE WHEN s.key = (SELECT key FROM first) THEN 'ready' \
+         ELSE s.claimed_from END, \
+         attempt = CASE WHEN s.key = (SELECT key FROM first) THEN s.attempt + 1 \
+         ELSE s.attempt END, \
+         attempts_total = CASE WHEN s.key = (SELECT key FROM first) \
+         THEN s.attempts_total + 1 ELSE s.attempts_total END, \
+         started = CASE WHEN s.key = (SELECT key FROM first) THEN COALESCE(s.started, $3) \
+         ELSE s.started END, updated = $3 \
+         WHERE s.run_id = $1 AND s.key IN (SELECT key FROM step_deps WHERE run_id = $1 \
+         AND dep_key = $2) \
+         RETURNING s.key = (SELECT key FROM first) AS taken, ",
+        candidate_step_columns!(),
+        "), new_attempt AS (INSERT INTO attempts (run_id, key, number, attempt, worker, \
+         started) SELECT n.run_id, n.key, (SELECT COALESCE(MAX(a.number), 0) + 1 \
+         FROM attempts a WHERE a.run_id = n.run_id AND a.key = n.key), n.attempt, $6, $3 \
+         FROM changed n WHERE n.taken) \
+         SELECT * FROM changed"
+    ))
+    .bind(done.run_id)
+    .bind(done.key)
+    .bind(done.now)
+    .bind(done.admits)
+    .bind(taking.is_some())
+    .bind(taking.map(|t| t.worker_id))
+    .bind(taking.map(|t| t.until))
+    .fetch_all(c.conn())
+    .await?;
     let mut ready = MadeReady::default();
     for row in rows {
         let taken = row.try_get::<Option<bool>, _>("taken")? == Some(true);
