@@ -179,3 +179,4 @@ include!("shared/kv.rs");
 include!("shared/ticks.rs");
 include!("shared/rate_limits.rs");
 include!("shared/store_impl.rs");
+include!("postgres/batch.rs");

@@ -362,6 +362,7 @@ include!("shared/kv.rs");
 include!("shared/ticks.rs");
 include!("shared/rate_limits.rs");
 include!("shared/store_impl.rs");
+include!("sqlite/batch.rs");
 
 #[cfg(test)]
 mod url_tests {

@@ -211,19 +211,7 @@ impl Tx {
             None => Joined::default(),
         };
         let events = std::mem::take(&mut self.events);
-        // In chunks small enough to stay prepared: a group commit appends hundreds of
-        // entries, and preparing a statement of hundreds of rows costs more than running it.
-        for chunk in events.chunks(CACHED_ROWS) {
-            let mut q = QueryBuilder::new("INSERT INTO events (run_id, at, kind, step_key, data) ");
-            q.push_values(chunk, |mut b, e| {
-                b.push_bind(e.run_id.as_str())
-                    .push_bind(e.at)
-                    .push_bind(e.kind.as_str())
-                    .push_bind(e.step_key.as_deref())
-                    .push_bind(e.data.as_deref());
-            });
-            q.build().execute(self.conn()).await?;
-        }
+        insert_events(self.conn(), &events).await?;
         self.inner.commit().await?;
         // A caller that stopped waiting has nothing to be told.
         for (reply, outcomes) in joined.creations {
@@ -343,22 +331,4 @@ async fn lock_run(c: &mut Tx, run_id: &str) -> Result<Option<RunState>, StoreErr
     .fetch_optional(c.conn())
     .await?;
     row.as_ref().map(run_state).transpose()
-}
-
-/// Locks the runs `sorted_ids` (sorted, no repeats) in that order, so that two transactions
-/// locking sets of runs never wait for each other in a circle: a few statements for a group
-/// commit's hundreds of runs rather than one each (on PostgreSQL, a round trip each). The
-/// rows are locked as the sort returns them.
-async fn lock_runs(c: &mut Tx, sorted_ids: &[&str]) -> Result<(), StoreError> {
-    for chunk in sorted_ids.chunks(CACHED_ROWS) {
-        let mut q = QueryBuilder::new("SELECT id FROM runs WHERE id IN (");
-        let mut ids = q.separated(", ");
-        for id in chunk {
-            ids.push_bind(*id);
-        }
-        q.push(") ORDER BY id");
-        q.push(lock_rows!());
-        q.build().fetch_all(c.conn()).await?;
-    }
-    Ok(())
 }

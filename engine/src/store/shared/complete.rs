@@ -33,6 +33,17 @@ impl Applied {
     }
 }
 
+/// A completion recorded ahead of the others by the backend's batched path
+/// ([`record_successes`]).
+struct Recorded {
+    /// Its place in the batch.
+    index: usize,
+    /// The step its worker took next, if any.
+    next: Option<Claimed>,
+    /// Whether it made a step ready (if not, its run may be waiting now).
+    made_ready: bool,
+}
+
 impl This {
     /// [`Store::complete_handing_off`], one try: the completions of the batch in one
     /// transaction (all, or a prefix when an urgent write waits); with `lease_ms`, each
@@ -48,14 +59,24 @@ impl This {
         let mut run_ids: Vec<&str> = batch.iter().map(|c| c.run_id.as_str()).collect();
         run_ids.sort_unstable();
         run_ids.dedup();
-        if BACKEND == Backend::Postgres {
-            lock_runs(&mut tx, &run_ids).await?;
-        }
-        let mut results = Vec::with_capacity(batch.len());
-        let mut refresh: Vec<&str> = Vec::new();
+        lock_runs(&mut tx, &run_ids).await?;
         // The hand-offs' leases, when completions hand off.
         let until = lease_ms.map(|lease| now.saturating_add(lease));
-        for completion in batch {
+        let mut refresh: Vec<&str> = Vec::new();
+        let mut ahead: Vec<Option<Recorded>> = batch.iter().map(|_| None).collect();
+        for recorded in record_successes(&mut tx, batch, now, until).await? {
+            if !recorded.made_ready {
+                refresh.push(&batch[recorded.index].run_id);
+            }
+            let index = recorded.index;
+            ahead[index] = Some(recorded);
+        }
+        let mut results = Vec::with_capacity(batch.len());
+        for (completion, recorded) in batch.iter().zip(ahead) {
+            if let Some(recorded) = recorded {
+                results.push((CompletionReport::Applied, recorded.next));
+                continue;
+            }
             let applied = apply(&mut tx, completion, now, until).await?;
             let MadeReady { keys, first, taken } = applied.ready;
             let next = match (until, first, keys.first()) {

@@ -26,6 +26,10 @@ pub(crate) enum Param {
     Text(Option<String>),
     /// A boolean.
     Bool(Option<bool>),
+    /// An array of text (PostgreSQL only: a whole batch in one parameter, `unnest`ed).
+    TextArray(Vec<Option<String>>),
+    /// An array of integers (PostgreSQL only, as [`Param::TextArray`]).
+    IntArray(Vec<i64>),
 }
 
 /// A Rust value that can be bound to a query parameter.
@@ -95,6 +99,24 @@ impl IntoParam for Option<String> {
 impl IntoParam for &Option<String> {
     fn into_param(self) -> Param {
         Param::Text(self.clone())
+    }
+}
+
+impl IntoParam for Vec<Option<String>> {
+    fn into_param(self) -> Param {
+        Param::TextArray(self)
+    }
+}
+
+impl IntoParam for Vec<String> {
+    fn into_param(self) -> Param {
+        Param::TextArray(self.into_iter().map(Some).collect())
+    }
+}
+
+impl IntoParam for Vec<i64> {
+    fn into_param(self) -> Param {
+        Param::IntArray(self)
     }
 }
 

@@ -16,6 +16,8 @@ fn prepared<'q>(query: &'q Query<'_>) -> sqlx::query::Query<'q, Postgres, PgArgu
             Param::Int(n) => out.bind(*n),
             Param::Text(s) => out.bind(s.as_deref()),
             Param::Bool(b) => out.bind(*b),
+            Param::TextArray(xs) => out.bind(xs.as_slice()),
+            Param::IntArray(xs) => out.bind(xs.as_slice()),
         };
     }
     out

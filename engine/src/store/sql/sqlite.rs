@@ -199,6 +199,12 @@ impl rusqlite::ToSql for Param {
             Param::Int(n) => n.to_sql()?,
             Param::Text(s) => s.to_sql()?,
             Param::Bool(b) => b.to_sql()?,
+            // The shared body binds arrays only in PostgreSQL's statements.
+            Param::TextArray(_) | Param::IntArray(_) => {
+                return Err(rusqlite::Error::ToSqlConversionFailure(
+                    "SQLite has no array parameters".into(),
+                ))
+            }
         })
     }
 }
