@@ -23,7 +23,7 @@ use tokio::sync::oneshot;
 pub const MAX_BATCH: usize = 256;
 
 /// Committers writing side by side on PostgreSQL.
-const POSTGRES_SHARDS: usize = 4;
+const POSTGRES_SHARDS: usize = 3;
 
 /// What a completion came to: its report, and the step handed off to its worker.
 pub type Committed = (CompletionReport, Option<Claimed>);

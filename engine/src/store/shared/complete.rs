@@ -40,8 +40,9 @@ struct Recorded {
     index: usize,
     /// The step its worker took next, if any.
     next: Option<Claimed>,
-    /// Whether it made a step ready (if not, its run may be waiting now).
-    made_ready: bool,
+    /// Whether its run may be waiting now (it goes on, and the completion made nothing
+    /// ready).
+    may_wait: bool,
 }
 
 impl This {
@@ -65,7 +66,7 @@ impl This {
         let mut refresh: Vec<&str> = Vec::new();
         let mut ahead: Vec<Option<Recorded>> = batch.iter().map(|_| None).collect();
         for recorded in record_successes(&mut tx, batch, now, until).await? {
-            if !recorded.made_ready {
+            if recorded.may_wait {
                 refresh.push(&batch[recorded.index].run_id);
             }
             let index = recorded.index;
