@@ -8,6 +8,7 @@ mod compensation;
 mod creation;
 mod cron;
 mod fan_out;
+mod group_commit;
 mod hostile_partner;
 mod leases;
 mod retries;
