@@ -65,8 +65,7 @@ impl Committer {
     /// Queues a completion and waits until it is durable (or failed to be written).
     ///
     /// Not to be cancelled while it writes: the completions of a batch it leads would be
-    /// answered with an error (nothing of them written; their leases lapse and the steps are
-    /// taken back). The executor's workers await it to the end.
+    /// answered with an error (their leases lapse and the steps are taken back). The executor's workers await it to the end.
     pub async fn commit(&self, completion: Completion) -> Result<Committed, StoreError> {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         completion.run_id.hash(&mut hasher);
@@ -127,8 +126,9 @@ impl Committer {
                 }
             }
             Err(e) => {
-                // Nothing of the batch was written; each step's lease lapses and it is taken
-                // back.
+                // Not all of the batch was written (on PostgreSQL the successes recorded
+                // ahead may have been): a step not written is taken back once its lease
+                // lapses, and so is a step handed off by one that was.
                 let message = e.to_string();
                 for reply in replies {
                     let _ = reply.send(Err(StoreError::Unavailable(message.clone())));

@@ -33,25 +33,61 @@ impl Applied {
     }
 }
 
-/// A completion recorded ahead of the others by the backend's batched path
-/// ([`record_successes`]).
+/// A completion recorded ahead of the others, in a transaction of its own, by the
+/// backend's batched path (`record_successes`).
 struct Recorded {
     /// Its place in the batch.
     index: usize,
     /// The step its worker took next, if any.
     next: Option<Claimed>,
-    /// Whether its run may be waiting now (it goes on, and the completion made nothing
-    /// ready).
-    may_wait: bool,
 }
 
 impl This {
-    /// [`Store::complete_handing_off`], one try: the completions of the batch in one
-    /// transaction (all, or a prefix when an urgent write waits); with `lease_ms`, each
-    /// completion's worker also takes one of the steps it made ready.
-    async fn complete_once(
+    /// [`Store::complete_handing_off`]: with `lease_ms`, each completion's worker also takes
+    /// one of the steps it made ready. The backend's batched path records what it can first,
+    /// committed on its own (each completion is atomic by itself; none depends on another
+    /// being written with it); the rest follow in one transaction, in batch order — all, or a
+    /// prefix when an urgent write waits.
+    async fn complete_batch(
         &self,
         batch: &[Completion],
+        lease_ms: Option<i64>,
+    ) -> Result<Vec<(CompletionReport, Option<Claimed>)>, StoreError> {
+        let mut ahead: Vec<Option<Option<Claimed>>> = batch.iter().map(|_| None).collect();
+        for recorded in with_retries!(self.record_successes(batch, lease_ms))? {
+            ahead[recorded.index] = Some(recorded.next);
+        }
+        let leftovers: Vec<&Completion> = batch
+            .iter()
+            .zip(&ahead)
+            .filter(|(_, recorded)| recorded.is_none())
+            .map(|(completion, _)| completion)
+            .collect();
+        let mut rest = if leftovers.is_empty() {
+            Vec::new()
+        } else {
+            with_retries!(self.complete_once(&leftovers, lease_ms))?
+        }
+        .into_iter();
+        let mut results = Vec::with_capacity(batch.len());
+        for recorded in ahead {
+            match recorded {
+                Some(next) => results.push((CompletionReport::Applied, next)),
+                None => match rest.next() {
+                    Some(result) => results.push(result),
+                    // The rest was cut short: what follows leads the next batch.
+                    None => break,
+                },
+            }
+        }
+        Ok(results)
+    }
+
+    /// [`This::complete_batch`]'s transaction, one try: the completions one after the other
+    /// (all, or a prefix when an urgent write waits).
+    async fn complete_once(
+        &self,
+        batch: &[&Completion],
         lease_ms: Option<i64>,
     ) -> Result<Vec<(CompletionReport, Option<Claimed>)>, StoreError> {
         let now = self.clock.now_ms();
@@ -64,20 +100,8 @@ impl This {
         // The hand-offs' leases, when completions hand off.
         let until = lease_ms.map(|lease| now.saturating_add(lease));
         let mut refresh: Vec<&str> = Vec::new();
-        let mut ahead: Vec<Option<Recorded>> = batch.iter().map(|_| None).collect();
-        for recorded in record_successes(&mut tx, batch, now, until).await? {
-            if recorded.may_wait {
-                refresh.push(&batch[recorded.index].run_id);
-            }
-            let index = recorded.index;
-            ahead[index] = Some(recorded);
-        }
         let mut results = Vec::with_capacity(batch.len());
-        for (completion, recorded) in batch.iter().zip(ahead) {
-            if let Some(recorded) = recorded {
-                results.push((CompletionReport::Applied, recorded.next));
-                continue;
-            }
+        for completion in batch.iter().copied() {
             let applied = apply(&mut tx, completion, now, until).await?;
             let MadeReady { keys, first, taken } = applied.ready;
             let next = match (until, first, keys.first()) {

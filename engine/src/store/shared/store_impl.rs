@@ -113,7 +113,7 @@ impl Store for This {
     }
 
     async fn complete(&self, batch: Vec<Completion>) -> Result<Vec<CompletionReport>, StoreError> {
-        let results = with_retries!(self.complete_once(&batch, None))?;
+        let results = self.complete_batch(&batch, None).await?;
         Ok(results.into_iter().map(|(report, _)| report).collect())
     }
 
@@ -122,7 +122,7 @@ impl Store for This {
         batch: &[Completion],
         lease_ms: i64,
     ) -> Result<Vec<(CompletionReport, Option<Claimed>)>, StoreError> {
-        with_retries!(self.complete_once(batch, Some(lease_ms)))
+        self.complete_batch(batch, Some(lease_ms)).await
     }
 
     async fn cancel_run(&self, run_id: &str) -> Result<(), StoreError> {

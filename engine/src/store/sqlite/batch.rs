@@ -26,12 +26,14 @@ async fn insert_events(c: &mut Conn, events: &[PendingEvent]) -> Result<(), Stor
     Ok(())
 }
 
-/// Records nothing ahead: every completion goes through [`apply`], one after the other.
-async fn record_successes(
-    _c: &mut Tx,
-    _batch: &[Completion],
-    _now: i64,
-    _lease_until: Option<i64>,
-) -> Result<Vec<Recorded>, StoreError> {
-    Ok(Vec::new())
+impl This {
+    /// Records nothing ahead: every completion goes through [`apply`], one after the other,
+    /// in the batch's one transaction.
+    async fn record_successes(
+        &self,
+        _batch: &[Completion],
+        _lease_ms: Option<i64>,
+    ) -> Result<Vec<Recorded>, StoreError> {
+        Ok(Vec::new())
+    }
 }
