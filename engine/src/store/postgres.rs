@@ -7,12 +7,14 @@ use async_trait::async_trait;
 use serde_json::Value;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use std::str::FromStr;
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::Arc;
+
+mod kept;
 
 use super::validate::validate_steps;
 use super::*;
 use crate::clock::Clock;
+use kept::Kept;
 
 /// The database of this module's copy of the shared body.
 type Db = sqlx::Postgres;
@@ -50,9 +52,8 @@ macro_rules! lock_rows {
 /// The PostgreSQL implementation of [`Store`].
 pub struct PostgresStore {
     pool: sqlx::PgPool,
-    /// Connections kept out of the pool between group commits, each with when it was last
-    /// used (see [`PostgresStore::writer`]).
-    writers: Mutex<Vec<(sqlx::pool::PoolConnection<Db>, Instant)>>,
+    /// Connections kept out of the pool between group commits.
+    kept: Kept,
     clock: Arc<dyn Clock>,
     url: String,
 }
@@ -67,10 +68,6 @@ impl std::fmt::Debug for PostgresStore {
 
 /// How long a pooled connection may sit unused before it is pinged on acquire.
 const IDLE_BEFORE_PING: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// The most connections kept for group commits ([`PostgresStore::writer`]): as many as
-/// commit side by side, with one to spare.
-const KEPT_WRITERS: usize = 4;
 
 impl PostgresStore {
     /// Connects to the PostgreSQL database at `url`, applying migrations unless
@@ -101,8 +98,8 @@ impl PostgresStore {
                 other => other,
             })?;
         let store = PostgresStore {
+            kept: Kept::new(pool.clone(), IDLE_BEFORE_PING),
             pool,
-            writers: Mutex::new(Vec::new()),
             clock: options.clock.clone(),
             url: shown,
         };
@@ -114,6 +111,7 @@ impl PostgresStore {
 
     /// Starts a write transaction (READ COMMITTED; rows are locked as they are changed).
     async fn begin_write(&self) -> Result<Tx, StoreError> {
+        self.kept.relieve();
         Ok(Tx::new(self.pool.begin().await?, None))
     }
 
@@ -147,6 +145,7 @@ impl PostgresStore {
 
     /// Starts a read transaction that sees one snapshot.
     async fn begin_read(&self) -> Result<sqlx::Transaction<'static, Db>, StoreError> {
+        self.kept.relieve();
         Ok(self
             .pool
             .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
@@ -170,40 +169,9 @@ impl PostgresStore {
         Ok(())
     }
 
-    /// A connection for a group commit's one-statement write: one kept from the last (used
-    /// within [`IDLE_BEFORE_PING`], so known to be alive), else one from the pool. A
-    /// connection handed back to the pool is tested there with a round trip to the server
-    /// (sqlx pings every connection released); a group commit every millisecond or so would
-    /// pay that round trip each time, and the wake-ups of the task that makes it.
-    async fn writer(&self) -> Result<sqlx::pool::PoolConnection<Db>, StoreError> {
-        let kept = self.kept_writers().pop();
-        match kept {
-            Some((conn, used)) if used.elapsed() < IDLE_BEFORE_PING => Ok(conn),
-            // Back to the pool, which tests it before anyone uses it again.
-            _ => Ok(self.pool.acquire().await?),
-        }
-    }
-
-    /// Keeps `conn`, which just finished a statement without error, for the next group
-    /// commit ([`PostgresStore::writer`]).
-    fn keep_writer(&self, conn: sqlx::pool::PoolConnection<Db>) {
-        let mut kept = self.kept_writers();
-        if kept.len() < KEPT_WRITERS {
-            kept.push((conn, Instant::now()));
-        }
-    }
-
-    /// The kept connections, also after a panic elsewhere (the list holds no invariant a
-    /// panic could break).
-    fn kept_writers(
-        &self,
-    ) -> std::sync::MutexGuard<'_, Vec<(sqlx::pool::PoolConnection<Db>, Instant)>> {
-        self.writers.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     /// Closes the pool (once the kept connections are back in it: closing waits for them).
     async fn close_pools(&self) {
-        self.kept_writers().clear();
+        self.kept.clear();
         self.pool.close().await;
     }
 }

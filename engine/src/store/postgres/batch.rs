@@ -81,7 +81,6 @@ impl This {
         let texts = |f: fn(&Completion) -> &String| -> Vec<String> {
             successes.iter().map(|(_, done, ..)| f(done).clone()).collect()
         };
-        let mut conn = self.writer().await?;
         let rows = query("SELECT * FROM braid_record_successes_v1($1, $2, $3, $4, $5, $6, $7, $8)")
             .bind(texts(|d| &d.run_id))
             .bind(texts(|d| &d.key))
@@ -106,11 +105,8 @@ impl This {
                     .map(|(.., phase)| phase.as_str().to_string())
                     .collect::<Vec<String>>(),
             )
-            .fetch_all(&mut *conn)
+            .fetch_all(&self.kept)
             .await?;
-        // Only a connection whose statement ended without error is kept; any other goes
-        // back to the pool, which tests it.
-        self.keep_writer(conn);
         // A row per completion recorded, then a row per dependent it made ready.
         let mut recorded: Vec<Recorded> = Vec::new();
         let mut run: Option<(String, String, RunStatus)> = None;

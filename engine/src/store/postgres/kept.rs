@@ -1,0 +1,166 @@
+//! Connections kept out of the PostgreSQL pool between group commits.
+//!
+//! sqlx tests every connection handed back to its pool with a round trip to the server (a
+//! `ping`, in a task of its own). A group commit is one statement (`record_successes`), a
+//! round trip of its own; handing its connection back would add another, and the wake-ups of
+//! the task making it, to every batch. So group commits run on a kept connection and keep it
+//! again when the statement ends without error; any other goes back to the pool, which tests
+//! it before it is used again. (Reads kept this way measured slower, not faster: see
+//! docs/benchmarks.md, stop 15.)
+
+use crate::store::sql::{Executor, Query, Row};
+use crate::store::StoreError;
+use sqlx::pool::PoolConnection;
+use sqlx::{PgPool, Postgres};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// The pool, and the connections kept out of it.
+pub(super) struct Kept {
+    pool: PgPool,
+    /// The connections kept, each with when its last statement ended.
+    conns: Mutex<Vec<(PoolConnection<Postgres>, Instant)>>,
+    /// The most kept at once: a few, and never more than half the pool.
+    cap: usize,
+    /// How long a kept connection may sit unused and still be taken without a test.
+    idle: Duration,
+}
+
+/// The most connections kept: as many as group commits write side by side, with one to
+/// spare.
+const MOST_KEPT: usize = 4;
+
+impl Kept {
+    /// Keeps connections of `pool`: up to half the most it opens (at least one), each taken
+    /// again without a test if it was used within `idle`.
+    pub(super) fn new(pool: PgPool, idle: Duration) -> Self {
+        let most = pool.options().get_max_connections();
+        let half = usize::try_from(most / 2).unwrap_or(MOST_KEPT);
+        Kept {
+            pool,
+            conns: Mutex::new(Vec::new()),
+            cap: half.clamp(1, MOST_KEPT),
+            idle,
+        }
+    }
+
+    /// A connection: a kept one used recently (so known to be alive), else one from the
+    /// pool.
+    async fn acquire(&self) -> Result<PoolConnection<Postgres>, StoreError> {
+        let kept = self.conns().pop();
+        match kept {
+            Some((conn, used)) if used.elapsed() < self.idle => Ok(conn),
+            // One that sat unused goes back to the pool, which tests it before it is used.
+            _ => Ok(self.pool.acquire().await?),
+        }
+    }
+
+    /// Keeps `conn`, whose statement just ended without error, unless enough are kept.
+    fn keep(&self, conn: PoolConnection<Postgres>) {
+        let mut conns = self.conns();
+        if conns.len() < self.cap {
+            conns.push((conn, Instant::now()));
+        }
+    }
+
+    /// Hands the kept connections back when the pool has none idle and may open no more: a
+    /// transaction about to wait for a connection must not wait for one idling here.
+    pub(super) fn relieve(&self) {
+        let full = self.pool.size() >= self.pool.options().get_max_connections();
+        if full && self.pool.num_idle() == 0 {
+            self.conns().clear();
+        }
+    }
+
+    /// Hands every kept connection back (before the pool closes: closing waits for them).
+    pub(super) fn clear(&self) {
+        self.conns().clear();
+    }
+
+    /// The kept connections, also after a panic elsewhere (the list holds no invariant a
+    /// panic could break).
+    fn conns(&self) -> MutexGuard<'_, Vec<(PoolConnection<Postgres>, Instant)>> {
+        self.conns.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Executor for &Kept {
+    async fn fetch_rows(self, query: &Query<'_>) -> Result<Vec<Row>, StoreError> {
+        let mut conn = self.acquire().await?;
+        let rows = (&mut *conn).fetch_rows(query).await?;
+        self.keep(conn);
+        Ok(rows)
+    }
+
+    async fn execute_query(self, query: &Query<'_>) -> Result<u64, StoreError> {
+        let mut conn = self.acquire().await?;
+        let changed = (&mut *conn).execute_query(query).await?;
+        self.keep(conn);
+        Ok(changed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sql::query;
+    use sqlx::postgres::PgPoolOptions;
+
+    async fn pool(max: u32) -> PgPool {
+        PgPoolOptions::new()
+            .max_connections(max)
+            .acquire_timeout(Duration::from_secs(2))
+            .connect(&braid_testkit::fresh_postgres_url().await)
+            .await
+            .expect("connect")
+    }
+
+    async fn backend(kept: &Kept) -> i64 {
+        let rows = query("SELECT pg_backend_pid()::int8 AS pid")
+            .fetch_all(kept)
+            .await
+            .expect("pid");
+        rows[0].try_get("pid").expect("pid column")
+    }
+
+    #[tokio::test]
+    async fn statements_that_run_alone_keep_their_connection() {
+        let kept = Kept::new(pool(8).await, Duration::from_secs(10));
+        let first = backend(&kept).await;
+        assert_eq!(kept.conns().len(), 1);
+        assert_eq!(
+            backend(&kept).await,
+            first,
+            "the kept connection is used again"
+        );
+        // A connection whose statement failed goes back to the pool.
+        assert!(query("SELECT no_such_column")
+            .fetch_all(&kept)
+            .await
+            .is_err());
+        assert_eq!(kept.conns().len(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_connection_unused_too_long_goes_back_to_the_pool() {
+        let kept = Kept::new(pool(8).await, Duration::ZERO);
+        backend(&kept).await;
+        let acquired = kept.acquire().await.expect("acquire");
+        assert_eq!(kept.conns().len(), 0);
+        drop(acquired);
+    }
+
+    #[tokio::test]
+    async fn a_transaction_does_not_wait_for_a_kept_connection() {
+        // Two connections in all: one kept, one in a transaction; a second transaction
+        // gets the kept one instead of timing out.
+        let pool = pool(2).await;
+        let kept = Kept::new(pool.clone(), Duration::from_secs(10));
+        backend(&kept).await;
+        let _held = pool.begin().await.expect("first transaction");
+        assert_eq!(kept.conns().len(), 1);
+        kept.relieve();
+        assert_eq!(kept.conns().len(), 0);
+        pool.begin().await.expect("second transaction");
+    }
+}
