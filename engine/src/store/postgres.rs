@@ -161,9 +161,10 @@ impl PostgresStore {
     /// safe).
     async fn run_migrations(&self) -> Result<(), StoreError> {
         let mut migrator = sqlx::migrate!("../migrations/postgres");
-        // Migrations only ever add (tables, columns with defaults, indexes) or drop an index,
-        // so an engine older than the database keeps working beside newer ones during a
-        // rolling upgrade, and may be restarted: it ignores the migrations it does not know.
+        // Migrations only ever add (tables, columns with defaults, indexes, functions under new
+        // names) or drop an index, so an engine older than the database keeps working beside
+        // newer ones during a rolling upgrade, and may be restarted: it ignores the migrations
+        // it does not know.
         migrator.set_ignore_missing(true);
         migrator.run(&self.pool).await?;
         Ok(())
