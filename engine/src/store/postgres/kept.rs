@@ -15,11 +15,23 @@ use sqlx::{PgPool, Postgres};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+/// A connection out of the pool, with when it was first kept.
+struct Out {
+    conn: PoolConnection<Postgres>,
+    since: Instant,
+}
+
+/// A kept connection, with when its last statement ended.
+struct Idle {
+    out: Out,
+    used: Instant,
+}
+
 /// The pool, and the connections kept out of it.
 pub(super) struct Kept {
     pool: PgPool,
-    /// The connections kept, each with when its last statement ended.
-    conns: Mutex<Vec<(PoolConnection<Postgres>, Instant)>>,
+    /// The connections kept.
+    conns: Mutex<Vec<Idle>>,
     /// The most kept at once: a few, and never more than half the pool.
     cap: usize,
     /// How long a kept connection may sit unused and still be taken without a test.
@@ -46,20 +58,32 @@ impl Kept {
 
     /// A connection: a kept one used recently (so known to be alive), else one from the
     /// pool.
-    async fn acquire(&self) -> Result<PoolConnection<Postgres>, StoreError> {
+    async fn acquire(&self) -> Result<Out, StoreError> {
         let kept = self.conns().pop();
         match kept {
-            Some((conn, used)) if used.elapsed() < self.idle => Ok(conn),
+            Some(idle) if idle.used.elapsed() < self.idle => Ok(idle.out),
             // One that sat unused goes back to the pool, which tests it before it is used.
-            _ => Ok(self.pool.acquire().await?),
+            _ => Ok(Out {
+                conn: self.pool.acquire().await?,
+                since: Instant::now(),
+            }),
         }
     }
 
-    /// Keeps `conn`, whose statement just ended without error, unless enough are kept.
-    fn keep(&self, conn: PoolConnection<Postgres>) {
+    /// Keeps `out`, whose statement just ended without error, unless enough are kept or it
+    /// has been out of the pool for the pool's `max_lifetime`: handed back, the pool closes
+    /// it and opens another, as it does with the connections it lends.
+    fn keep(&self, out: Out) {
+        let lifetime = self.pool.options().get_max_lifetime();
+        if lifetime.is_some_and(|most| out.since.elapsed() >= most) {
+            return;
+        }
         let mut conns = self.conns();
         if conns.len() < self.cap {
-            conns.push((conn, Instant::now()));
+            conns.push(Idle {
+                out,
+                used: Instant::now(),
+            });
         }
     }
 
@@ -79,23 +103,23 @@ impl Kept {
 
     /// The kept connections, also after a panic elsewhere (the list holds no invariant a
     /// panic could break).
-    fn conns(&self) -> MutexGuard<'_, Vec<(PoolConnection<Postgres>, Instant)>> {
+    fn conns(&self) -> MutexGuard<'_, Vec<Idle>> {
         self.conns.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
 impl Executor for &Kept {
     async fn fetch_rows(self, query: &Query<'_>) -> Result<Vec<Row>, StoreError> {
-        let mut conn = self.acquire().await?;
-        let rows = (&mut *conn).fetch_rows(query).await?;
-        self.keep(conn);
+        let mut out = self.acquire().await?;
+        let rows = (&mut *out.conn).fetch_rows(query).await?;
+        self.keep(out);
         Ok(rows)
     }
 
     async fn execute_query(self, query: &Query<'_>) -> Result<u64, StoreError> {
-        let mut conn = self.acquire().await?;
-        let changed = (&mut *conn).execute_query(query).await?;
-        self.keep(conn);
+        let mut out = self.acquire().await?;
+        let changed = (&mut *out.conn).execute_query(query).await?;
+        self.keep(out);
         Ok(changed)
     }
 }
@@ -107,8 +131,11 @@ mod tests {
     use sqlx::postgres::PgPoolOptions;
 
     async fn pool(max: u32) -> PgPool {
-        PgPoolOptions::new()
-            .max_connections(max)
+        pool_with(PgPoolOptions::new().max_connections(max)).await
+    }
+
+    async fn pool_with(options: PgPoolOptions) -> PgPool {
+        options
             .acquire_timeout(Duration::from_secs(2))
             .connect(&braid_testkit::fresh_postgres_url().await)
             .await
@@ -145,9 +172,28 @@ mod tests {
     async fn a_connection_unused_too_long_goes_back_to_the_pool() {
         let kept = Kept::new(pool(8).await, Duration::ZERO);
         backend(&kept).await;
+        let after_first = Instant::now();
         let acquired = kept.acquire().await.expect("acquire");
-        assert_eq!(kept.conns().len(), 0);
-        drop(acquired);
+        assert!(
+            acquired.since >= after_first,
+            "lent by the pool afresh, not taken from the kept ones"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_connection_out_for_the_pools_lifetime_goes_back_to_it() {
+        let lifetime = Duration::from_millis(20);
+        let options = PgPoolOptions::new().max_lifetime(lifetime);
+        let kept = Kept::new(pool_with(options).await, Duration::from_secs(10));
+        let first = backend(&kept).await;
+        assert_eq!(kept.conns().len(), 1);
+        tokio::time::sleep(lifetime * 2).await;
+        assert_eq!(
+            backend(&kept).await,
+            first,
+            "still kept when the statement began"
+        );
+        assert_eq!(kept.conns().len(), 0, "handed back once past its lifetime");
     }
 
     #[tokio::test]
