@@ -13,7 +13,8 @@ use std::sync::Arc;
 
 on_both_stores!(
     a_batch_is_recorded_as_its_completions_one_after_another,
-    a_failure_in_a_batch_stops_what_its_successes_would_start
+    a_failure_in_a_batch_stops_what_its_successes_would_start,
+    a_success_that_leaves_only_waiting_steps_shows_its_run_waiting
 );
 
 const WORKER: &str = "worker-1";
@@ -21,6 +22,18 @@ const LEASE: i64 = 60_000;
 
 /// A store with one run: `a` and `b` first, `c` after both, `d` after `a`.
 async fn diamond(backend: Backend) -> (TestStore, Arc<dyn Store>, String) {
+    one_run(
+        backend,
+        &[("a", &[]), ("b", &[]), ("c", &["a", "b"]), ("d", &["a"])],
+    )
+    .await
+}
+
+/// A store with one run (`r1`) of `steps`, each a key and the keys it runs after.
+async fn one_run(
+    backend: Backend,
+    steps: &[(&str, &[&str])],
+) -> (TestStore, Arc<dyn Store>, String) {
     let location = TestStore::new(backend).await;
     let store = location.open(Arc::new(ManualClock::new(T0))).await;
     let step = |key: &str, deps: &[&str]| NewStep {
@@ -35,12 +48,7 @@ async fn diamond(backend: Backend) -> (TestStore, Arc<dyn Store>, String) {
         trigger: None,
         dedupe_key: None,
         parent: None,
-        steps: vec![
-            step("a", &[]),
-            step("b", &[]),
-            step("c", &["a", "b"]),
-            step("d", &["a"]),
-        ],
+        steps: steps.iter().map(|(key, deps)| step(key, deps)).collect(),
     };
     store.create_run(run).await.expect("create");
     (location, store, "r1".into())
@@ -219,5 +227,37 @@ async fn a_failure_in_a_batch_stops_what_its_successes_would_start(backend: Back
     assert_eq!(
         store.load_run(&run).await.expect("run").status,
         RunStatus::Failed
+    );
+}
+
+async fn a_success_that_leaves_only_waiting_steps_shows_its_run_waiting(backend: Backend) {
+    let (_location, store, run) =
+        one_run(backend, &[("a", &[]), ("b", &[]), ("c", &["a", "b"])]).await;
+    let first = claim(store.as_ref()).await;
+    let nap = Outcome::Wait {
+        ready_at: Some(T0 + 3_600_000),
+        state: None,
+        waiting_for: None,
+    };
+    // `b` sleeps while `a` still runs: the run goes on.
+    store
+        .complete_handing_off(&[done(&first[1], nap)], LEASE)
+        .await
+        .expect("complete");
+    assert_eq!(
+        store.load_run(&run).await.expect("run").status,
+        RunStatus::Running
+    );
+    // `a` succeeds and makes nothing ready (`c` waits for `b` too): nothing is left to run
+    // until `b` wakes, so the run is waiting.
+    let results = store
+        .complete_handing_off(&[done(&first[0], succeeded(1))], LEASE)
+        .await
+        .expect("complete");
+    assert_eq!(results[0].0, CompletionReport::Applied);
+    assert!(results[0].1.is_none());
+    assert_eq!(
+        store.load_run(&run).await.expect("run").status,
+        RunStatus::Waiting
     );
 }
