@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 struct Out {
     conn: PoolConnection<Postgres>,
     since: Instant,
+    /// Whether it was taken from the kept ones (not lent by the pool just now).
+    was_kept: bool,
 }
 
 /// A kept connection, with when its last statement ended.
@@ -61,13 +63,22 @@ impl Kept {
     async fn acquire(&self) -> Result<Out, StoreError> {
         let kept = self.conns().pop();
         match kept {
-            Some(idle) if idle.used.elapsed() < self.idle => Ok(idle.out),
-            // One that sat unused goes back to the pool, which tests it before it is used.
-            _ => Ok(Out {
-                conn: self.pool.acquire().await?,
-                since: Instant::now(),
+            Some(idle) if idle.used.elapsed() < self.idle => Ok(Out {
+                was_kept: true,
+                ..idle.out
             }),
+            // One that sat unused goes back to the pool, which tests it before it is used.
+            _ => self.lent().await,
         }
+    }
+
+    /// A connection lent by the pool.
+    async fn lent(&self) -> Result<Out, StoreError> {
+        Ok(Out {
+            conn: self.pool.acquire().await?,
+            since: Instant::now(),
+            was_kept: false,
+        })
     }
 
     /// Keeps `out`, whose statement just ended without error, unless enough are kept or it
@@ -108,17 +119,34 @@ impl Kept {
     }
 }
 
+/// Runs statements on a kept connection. A kept connection the server has closed meanwhile
+/// (a restart, a fail-over, an administrator) fails its next statement without running it;
+/// the statement then runs again, once, on a connection the pool lends. So a statement run
+/// here must be one that may run twice: the group commit's call is (a completion it already
+/// recorded no longer matches a held step, and is left to the rest of the batch).
 impl Executor for &Kept {
     async fn fetch_rows(self, query: &Query<'_>) -> Result<Vec<Row>, StoreError> {
         let mut out = self.acquire().await?;
-        let rows = (&mut *out.conn).fetch_rows(query).await?;
+        let rows = match (&mut *out.conn).fetch_rows(query).await {
+            Err(StoreError::Unavailable(_)) if out.was_kept => {
+                out = self.lent().await?;
+                (&mut *out.conn).fetch_rows(query).await?
+            }
+            done => done?,
+        };
         self.keep(out);
         Ok(rows)
     }
 
     async fn execute_query(self, query: &Query<'_>) -> Result<u64, StoreError> {
         let mut out = self.acquire().await?;
-        let changed = (&mut *out.conn).execute_query(query).await?;
+        let changed = match (&mut *out.conn).execute_query(query).await {
+            Err(StoreError::Unavailable(_)) if out.was_kept => {
+                out = self.lent().await?;
+                (&mut *out.conn).execute_query(query).await?
+            }
+            done => done?,
+        };
         self.keep(out);
         Ok(changed)
     }
@@ -194,6 +222,22 @@ mod tests {
             "still kept when the statement began"
         );
         assert_eq!(kept.conns().len(), 0, "handed back once past its lifetime");
+    }
+
+    #[tokio::test]
+    async fn a_kept_connection_the_server_closed_is_replaced_without_an_error() {
+        let pool = pool(8).await;
+        let kept = Kept::new(pool.clone(), Duration::from_secs(10));
+        let first = backend(&kept).await;
+        let ended: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1::int)")
+            .bind(first)
+            .fetch_one(&pool)
+            .await
+            .expect("terminate");
+        assert!(ended);
+        let second = backend(&kept).await;
+        assert_ne!(second, first, "the closed connection is not used again");
+        assert_eq!(kept.conns().len(), 1);
     }
 
     #[tokio::test]
