@@ -15,7 +15,7 @@ use sqlx::{PgPool, Postgres};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-/// A connection out of the pool, with when it was first kept.
+/// A connection out of the pool, with when it left the pool.
 struct Out {
     conn: PoolConnection<Postgres>,
     since: Instant,
@@ -120,9 +120,10 @@ impl Kept {
 }
 
 /// Runs statements on a kept connection. A kept connection the server has closed meanwhile
-/// (a restart, a fail-over, an administrator) fails its next statement without running it;
-/// the statement then runs again, once, on a connection the pool lends. So a statement run
-/// here must be one that may run twice: the group commit's call is (a completion it already
+/// (a restart, a fail-over, an administrator) fails its next statement; the statement then
+/// runs again, once, on a connection the pool lends. The first try may have run on the server
+/// all the same (the connection can break while the server runs it), so a statement run here
+/// must be one that may run twice: the group commit's call is (a completion it already
 /// recorded no longer matches a held step, and is left to the rest of the batch).
 impl Executor for &Kept {
     async fn fetch_rows(self, query: &Query<'_>) -> Result<Vec<Row>, StoreError> {
