@@ -156,6 +156,13 @@ fn every_shared_example_compiles_as_written() {
     let Ok(entries) = std::fs::read_dir(&dir) else {
         return;
     };
+    let together = braid(&["check", dir.to_str().expect("utf-8 path")]);
+    assert_eq!(
+        together.status.code(),
+        Some(0),
+        "{}",
+        text(&together.stderr)
+    );
     for entry in entries.flatten() {
         let path = entry.path();
         if path.extension().is_some_and(|e| e == "braid") {

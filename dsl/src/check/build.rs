@@ -25,7 +25,7 @@ fn resolve(
     timeout: Option<u64>,
     kind: FunctionKind,
     connection: Option<&str>,
-    connections: &HashMap<&str, CheckedConnection>,
+    connections: &HashMap<&str, &CheckedConnection>,
     defaults: &Defaults,
 ) -> (RetryPolicy, Option<u64>) {
     let conn = connection
@@ -52,7 +52,7 @@ pub(crate) fn step_plan(
     step: &CheckedStep<'_>,
     id: StepId,
     deps: Vec<StepId>,
-    connections: &HashMap<&str, CheckedConnection>,
+    connections: &HashMap<&str, &CheckedConnection>,
     defaults: &Defaults,
 ) -> Option<StepPlan> {
     let call = step.call.as_ref()?;

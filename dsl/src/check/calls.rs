@@ -2,7 +2,7 @@
 //! signature (count, named arguments, argument kinds). Also the language's own functions
 //! `env()`, `secret()` and `header()`, and mapping calls.
 
-use super::names::{quoted_list, Located};
+use super::names::{quoted_list, ConnectionRef, Located};
 use super::scope::Place;
 use super::suggest::suggest;
 use super::walk::Walker;
@@ -390,9 +390,28 @@ impl<'s> Walker<'_, 's, '_> {
             return self.expr(arg);
         };
         let name = id.name.as_str();
-        if self.index.connections.contains_key(name) {
-            *connection = Some(name.to_string());
-            return;
+        match self.index.connection(self.file, name) {
+            ConnectionRef::Defined(_) => {
+                *connection = Some(name.to_string());
+                return;
+            }
+            ConnectionRef::Ambiguous(all) => {
+                let mut d = Diagnostic::error(
+                    Code::DuplicateItem,
+                    self.file,
+                    id.span,
+                    format!("the connection `{name}` is defined in several files"),
+                )
+                .with_label(format!("this file defines no `{name}` of its own"));
+                for at in all {
+                    d = d.with_secondary(at.file, at.item.name.span, "defined here");
+                }
+                return self.error(d.with_hint(format!(
+                    "define `{name}` in this file too, or rename the others so that one file \
+                     defines it"
+                )));
+            }
+            ConnectionRef::Unknown => {}
         }
         let is_loop_var = name == "item"
             || self

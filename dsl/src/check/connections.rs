@@ -30,16 +30,16 @@ pub(crate) struct CheckedConnection {
     pub uses: Uses,
 }
 
-/// Checks every connection; the result holds the first definition of each name.
+/// Checks every connection; the result holds the first definition of each name in each file.
 pub(crate) fn check_connections<'a>(
     cx: &mut Cx<'_>,
     index: &Index<'a>,
-) -> HashMap<&'a str, CheckedConnection> {
-    let mut out = HashMap::with_capacity(index.connections.len());
+) -> HashMap<(FileId, &'a str), CheckedConnection> {
+    let mut out = HashMap::with_capacity(index.connection_list.len());
     for at in &index.connection_list {
         let checked = check_connection(cx, index, at.file, at.item);
         let name = at.item.name.name.as_str();
-        let checked = if index.duplicated_connection(name) {
+        let checked = if index.duplicated_connection(at.file, name) {
             CheckedConnection {
                 plan: None,
                 ..checked
@@ -47,7 +47,7 @@ pub(crate) fn check_connections<'a>(
         } else {
             checked
         };
-        out.entry(name).or_insert(checked);
+        out.entry((at.file, name)).or_insert(checked);
     }
     out
 }

@@ -1,6 +1,8 @@
-//! The project's global names: workflows, connections and mappings, each a namespace of its
-//! own across all files. A name defined twice is E0101 (on the later definition, pointing back
-//! at the first); lookups resolve to the first definition.
+//! The project's names: workflows, connections and mappings, each a namespace of its own.
+//! Workflow and mapping names are global to the project; a connection name belongs to the
+//! file that defines it, and is seen from the files that define none of that name when only
+//! one file does. A name defined twice (a connection: twice in one file) is E0101 (on the
+//! later definition, pointing back at the first); lookups resolve to the first definition.
 
 use super::context::Cx;
 use crate::ast::{Connection, Ident, Item, Mapping, Module, Workflow};
@@ -45,29 +47,63 @@ pub(crate) struct Index<'a> {
     pub mapping_list: Vec<Located<'a, Mapping>>,
     /// Workflow name → its first definition's position in `workflows`.
     pub workflow_names: HashMap<&'a str, usize>,
-    /// Connection name → first definition.
-    pub connections: HashMap<&'a str, Located<'a, Connection>>,
+    /// Connection name → its first definition in each file that has one, in file order.
+    pub connections: HashMap<&'a str, Vec<Located<'a, Connection>>>,
     /// Mapping name → first definition.
     pub mappings: HashMap<&'a str, Located<'a, Mapping>>,
-    /// Names defined more than once, per namespace (workflows, connections, mappings): no plan
-    /// uses them, so nothing runs on a guess about which definition was meant.
-    duplicated: [HashSet<&'a str>; 3],
+    /// Names defined more than once, per namespace (workflows, connections, mappings), with
+    /// the file for a connection (see [`Scoped`]): no plan uses them, so nothing runs on a
+    /// guess about which definition was meant.
+    duplicated: [HashSet<Scoped<'a>>; 3],
+}
+
+/// A name as its namespace tells definitions apart: with the file for a connection (each
+/// file's own), without for workflows and mappings (global).
+type Scoped<'a> = (Option<FileId>, &'a str);
+
+/// What a connection name means in a file.
+pub(crate) enum ConnectionRef<'i, 'a> {
+    /// The file's own connection of that name, or else the only one in the project.
+    Defined(Located<'a, Connection>),
+    /// The file has none of that name, and several other files each have one.
+    Ambiguous(&'i [Located<'a, Connection>]),
+    /// No file has a connection of that name.
+    Unknown,
+}
+
+/// The key of `name` in namespace `ns`, defined in `file`.
+fn scoped(ns: usize, file: FileId, name: &str) -> Scoped<'_> {
+    ((ns == CONNECTIONS).then_some(file), name)
 }
 
 impl<'a> Index<'a> {
     /// Whether two workflows have this name.
     pub fn duplicated_workflow(&self, name: &str) -> bool {
-        self.duplicated[WORKFLOWS].contains(name)
+        self.duplicated[WORKFLOWS].contains(&(None, name))
     }
 
-    /// Whether two connections have this name.
-    pub fn duplicated_connection(&self, name: &str) -> bool {
-        self.duplicated[CONNECTIONS].contains(name)
+    /// Whether two connections of `file` have this name.
+    pub fn duplicated_connection(&self, file: FileId, name: &str) -> bool {
+        self.duplicated[CONNECTIONS].contains(&(Some(file), name))
     }
 
     /// Whether two mappings have this name.
     pub fn duplicated_mapping(&self, name: &str) -> bool {
-        self.duplicated[MAPPINGS].contains(name)
+        self.duplicated[MAPPINGS].contains(&(None, name))
+    }
+
+    /// What the connection `name` means in `file`.
+    pub fn connection(&self, file: FileId, name: &str) -> ConnectionRef<'_, 'a> {
+        match self.connections.get(name).map(Vec::as_slice) {
+            None | Some([]) => ConnectionRef::Unknown,
+            Some([only]) => ConnectionRef::Defined(*only),
+            Some(all) => all
+                .iter()
+                .find(|at| at.file == file)
+                .map_or(ConnectionRef::Ambiguous(all), |own| {
+                    ConnectionRef::Defined(*own)
+                }),
+        }
     }
 
     /// Sorted names of the connections (for suggestions).
@@ -105,7 +141,7 @@ pub(crate) fn index_project<'a>(cx: &mut Cx<'_>, modules: &'a [Module]) -> Index
         duplicated: Default::default(),
     };
     // One map per namespace: name → (file, ident) of the first definition.
-    let mut first: [HashMap<&'a str, (FileId, &'a Ident)>; 3] = Default::default();
+    let mut first: [HashMap<Scoped<'a>, (FileId, &'a Ident)>; 3] = Default::default();
     for module in modules {
         let file = module.file;
         for item in &module.items {
@@ -114,7 +150,14 @@ pub(crate) fn index_project<'a>(cx: &mut Cx<'_>, modules: &'a [Module]) -> Index
                 Item::Connection(c) => (CONNECTIONS, "connection", &c.name),
                 Item::Mapping(m) => (MAPPINGS, "mapping", &m.name),
             };
-            if let Some(&(first_file, first_ident)) = first[ns].get(name.name.as_str()) {
+            let key = scoped(ns, file, name.name.as_str());
+            let first_here = !first[ns].contains_key(&key);
+            if let Some(&(first_file, first_ident)) = first[ns].get(&key) {
+                let hint = if ns == CONNECTIONS {
+                    "a file defines each connection once; rename one of them".to_string()
+                } else {
+                    format!("{kind} names are global to the project; rename one of them")
+                };
                 cx.report(
                     Diagnostic::error(
                         Code::DuplicateItem,
@@ -124,13 +167,11 @@ pub(crate) fn index_project<'a>(cx: &mut Cx<'_>, modules: &'a [Module]) -> Index
                     )
                     .with_label(format!("second {kind} named `{}`", name.name))
                     .with_secondary(first_file, first_ident.span, "first defined here")
-                    .with_hint(format!(
-                        "{kind} names are global to the project; rename one of them"
-                    )),
+                    .with_hint(hint),
                 );
-                index.duplicated[ns].insert(name.name.as_str());
+                index.duplicated[ns].insert(key);
             } else {
-                first[ns].insert(name.name.as_str(), (file, name));
+                first[ns].insert(key, (file, name));
             }
             match item {
                 Item::Workflow(w) => {
@@ -142,10 +183,13 @@ pub(crate) fn index_project<'a>(cx: &mut Cx<'_>, modules: &'a [Module]) -> Index
                 }
                 Item::Connection(c) => {
                     let located = Located { file, item: c };
-                    index
-                        .connections
-                        .entry(c.name.name.as_str())
-                        .or_insert(located);
+                    if first_here {
+                        index
+                            .connections
+                            .entry(c.name.name.as_str())
+                            .or_default()
+                            .push(located);
+                    }
                     index.connection_list.push(located);
                 }
                 Item::Mapping(m) => {

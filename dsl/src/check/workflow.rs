@@ -6,7 +6,7 @@ use super::connections::CheckedConnection;
 use super::context::{Cx, StepSlot, Uses};
 use super::deps;
 use super::mappings::{self, CheckedMapping};
-use super::names::{check_value_name, Index, Located};
+use super::names::{check_value_name, ConnectionRef, Index, Located};
 use super::options::{timeout_ms, unknown_option, Once};
 use super::retry::check_retry;
 use super::scope::{InputAccess, Place, Scope, StepAccess, StepRule, TriggerAccess};
@@ -37,10 +37,28 @@ const WORKFLOW_ITEMS: &[&str] = &[
 pub(crate) struct ProjectCx<'c, 's> {
     /// Global names.
     pub index: &'c Index<'s>,
-    /// Checked connections by name.
-    pub connections: &'c HashMap<&'s str, CheckedConnection>,
+    /// Checked connections by file and name.
+    pub connections: &'c HashMap<(FileId, &'s str), CheckedConnection>,
     /// Checked mappings by name.
     pub mappings: &'c HashMap<&'s str, CheckedMapping>,
+}
+
+impl<'c, 's> ProjectCx<'c, 's> {
+    /// The checked connections the workflows of `file` call by name: its own, and those only
+    /// one file defines.
+    fn connections_seen_from(&self, file: FileId) -> HashMap<&'s str, &'c CheckedConnection> {
+        self.index
+            .connections
+            .keys()
+            .filter_map(|&name| match self.index.connection(file, name) {
+                ConnectionRef::Defined(at) => self
+                    .connections
+                    .get(&(at.file, name))
+                    .map(|checked| (name, checked)),
+                ConnectionRef::Ambiguous(_) | ConnectionRef::Unknown => None,
+            })
+            .collect()
+    }
 }
 
 /// A workflow after checking.
@@ -340,6 +358,7 @@ pub(crate) fn check_workflow(
     }
 
     // The plan: everything below only fails if something it uses has errors of its own.
+    let connections_here = pcx.connections_seen_from(file);
     let plan = (|| {
         let mapping_names = mappings::closure(&uses.mappings, pcx.mappings)?;
         let mut required = mappings::mapping_uses(&mapping_names, pcx.mappings);
@@ -348,13 +367,13 @@ pub(crate) fn check_workflow(
             .iter()
             .zip(graph.deps.clone())
             .enumerate()
-            .map(|(i, (s, d))| step_plan(s, StepId(i), d, pcx.connections, &defaults))
+            .map(|(i, (s, d))| step_plan(s, StepId(i), d, &connections_here, &defaults))
             .collect::<Option<Vec<_>>>()?;
         let failure = on_failure
             .iter()
             .zip(failure_deps)
             .enumerate()
-            .map(|(k, (s, d))| step_plan(s, StepId(k), d, pcx.connections, &defaults))
+            .map(|(k, (s, d))| step_plan(s, StepId(k), d, &connections_here, &defaults))
             .collect::<Option<Vec<_>>>()?;
         let mut connections = BTreeMap::new();
         for step in steps.iter().chain(&failure) {
@@ -363,7 +382,7 @@ pub(crate) fn check_workflow(
                 .iter()
                 .chain(step.compensate.as_ref().and_then(|c| c.connection.as_ref()));
             for name in used {
-                let checked = pcx.connections.get(name.as_str())?;
+                let checked = connections_here.get(name.as_str())?;
                 required.env.extend(checked.uses.env.iter().cloned());
                 required
                     .secrets

@@ -122,7 +122,8 @@ pub struct HttpRequest {
     pub timeout: Duration,
     /// The connection's credentials.
     pub auth: AuthConfig,
-    /// The connection's name and rate limit, when it has one.
+    /// The key of the connection's rate limit (its name and base URL), and the limit, when it
+    /// has one.
     pub rate_limit: Option<(String, super::RateLimit)>,
 }
 
@@ -175,7 +176,11 @@ pub fn build_request(
         Target::Url(u) => (u.clone(), AuthConfig::None, Vec::new()),
     };
     let rate_limit = match &target {
-        Target::Connection(c) => c.rate_limit.map(|l| (c.name.clone(), l)),
+        // Two files may each define a connection of one name: a limit is the system's, so
+        // the key says which system too.
+        Target::Connection(c) => c
+            .rate_limit
+            .map(|l| (format!("{} {}", c.name, c.base_url), l)),
         Target::Url(_) => None,
     };
     let full = match path {
@@ -286,6 +291,42 @@ mod tests {
             .unwrap_or_default()
             .into_iter()
             .collect()
+    }
+
+    #[test]
+    fn connections_of_one_name_on_other_systems_have_limits_of_their_own() {
+        let limited = |base_url: &str| {
+            Target::Connection(Arc::new(ConnectionConfig {
+                name: "crm".into(),
+                base_url: base_url.into(),
+                auth: AuthConfig::None,
+                headers: Vec::new(),
+                rate_limit: Some(crate::http::RateLimit {
+                    count: 10,
+                    per: Duration::from_secs(1),
+                }),
+            }))
+        };
+        let key = |target| {
+            build_request(
+                "get",
+                target,
+                None,
+                &BTreeMap::new(),
+                "k",
+                Duration::from_secs(1),
+            )
+            .unwrap()
+            .rate_limit
+            .map(|(key, _)| key)
+        };
+        let a = key(limited("https://a.example"));
+        assert_eq!(
+            a,
+            key(limited("https://a.example")),
+            "one system, one limit"
+        );
+        assert_ne!(a, key(limited("https://b.example")));
     }
 
     #[test]

@@ -40,14 +40,16 @@ fn assert_compiles(files: &[PathBuf]) -> usize {
 }
 
 #[test]
-fn shared_examples_compile_clean_one_file_at_a_time() {
+fn shared_examples_compile_clean_together_and_one_file_at_a_time() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/examples");
     let files = braid_files(&dir);
     if files.is_empty() {
         eprintln!("skipped: no examples at {}", dir.display());
         return;
     }
-    // Each example is a project of its own (two of them define `connection crm`).
+    // As one project (two of them define `connection crm`: each calls its own), and each file
+    // on its own.
+    assert!(assert_compiles(&files) >= files.len());
     for file in &files {
         assert!(
             assert_compiles(std::slice::from_ref(file)) >= 1,

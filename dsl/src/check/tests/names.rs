@@ -16,16 +16,70 @@ fn duplicate_workflow_points_at_the_first() {
 }
 
 #[test]
-fn duplicate_connection_across_files() {
+fn each_file_calls_its_own_connection_of_a_name_two_files_define() {
+    let (_, output) = check_files(&[
+        ("a.braid", "connection crm { base_url \"https://a.example\" }\nworkflow wa { step s = http.get(crm) }"),
+        ("b.braid", "connection crm { base_url \"https://b.example\" }\nworkflow wb { step s = http.get(crm) }"),
+    ]);
+    assert_eq!(codes(&output), Vec::<&str>::new());
+    let base = |workflow: &str| {
+        format!(
+            "{:?}",
+            output.project.workflows[workflow].connections["crm"]
+        )
+    };
+    assert!(base("wa").contains("a.example"), "{}", base("wa"));
+    assert!(base("wb").contains("b.example"), "{}", base("wb"));
+}
+
+#[test]
+fn a_connection_one_file_defines_is_seen_from_the_others() {
+    let (_, output) = check_files(&[
+        (
+            "a.braid",
+            "connection crm { base_url \"https://a.example\" }",
+        ),
+        ("b.braid", "workflow w { step s = http.get(crm) }"),
+    ]);
+    assert_eq!(codes(&output), Vec::<&str>::new());
+    assert!(output.project.workflows.contains_key("w"));
+}
+
+#[test]
+fn a_connection_several_other_files_define_is_ambiguous() {
     let (sources, output) = check_files(&[
-        ("a.braid", "connection crm { base_url \"https://a.example\" }"),
-        ("b.braid", "connection crm { base_url \"https://b.example\" }\nworkflow w { step s = http.get(crm) }"),
+        (
+            "a.braid",
+            "connection crm { base_url \"https://a.example\" }",
+        ),
+        (
+            "b.braid",
+            "connection crm { base_url \"https://b.example\" }",
+        ),
+        ("c.braid", "workflow w { step s = http.get(crm) }"),
     ]);
     assert_eq!(codes(&output), ["E0101"]);
     let d = &output.diagnostics[0];
-    assert_eq!(d.file, FileId(1));
+    assert_eq!(d.file, FileId(2));
     assert_eq!(spanned(&sources, d), "crm");
-    assert_eq!(d.secondary[0].file, FileId(0));
+    let defined: Vec<FileId> = d.secondary.iter().map(|s| s.file).collect();
+    assert_eq!(defined, [FileId(0), FileId(1)]);
+    assert!(
+        output.project.workflows.is_empty(),
+        "a workflow using an ambiguous connection gets no plan"
+    );
+}
+
+#[test]
+fn duplicate_connection_in_one_file() {
+    let (sources, output) = check_files(&[(
+        "a.braid",
+        "connection crm { base_url \"https://a.example\" }\nconnection crm { base_url \"https://b.example\" }\nworkflow w { step s = http.get(crm) }",
+    )]);
+    assert_eq!(codes(&output), ["E0101"]);
+    let d = &output.diagnostics[0];
+    assert_eq!(spanned(&sources, d), "crm");
+    assert_eq!(d.secondary[0].message, "first defined here");
     assert!(
         output.project.workflows.is_empty(),
         "a workflow using a duplicated connection gets no plan"
